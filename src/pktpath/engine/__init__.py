@@ -1,0 +1,1 @@
+"""The kernel in Python: hooks, table walk, routing, conntrack, NAT."""

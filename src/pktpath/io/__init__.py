@@ -1,0 +1,1 @@
+"""The only filesystem code: snapshot directories and tarballs."""

@@ -1,0 +1,456 @@
+"""``iptables-save`` (and ``iptables -S``) text -> ``Ruleset``.
+
+Accepts what iptables-restore accepts: the canonical form iptables-save prints (legacy and
+nf_tables backends, with or without ``-c`` counters) and the hand-written forms
+(``--set-mark``, ``-p tcp --dport`` without ``-m tcp``, option abbreviations, long option
+names).  Every rule keeps its text, file and line.  Sans-IO: ``parse(text, source)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pktpath.ext  # noqa: F401  (registers every extension)
+from pktpath.errors import ParseError, SourceLoc, UnsupportedFeature
+from pktpath.engine.skb import PROTO_NAMES
+from pktpath.ext.registry import MATCHES, TARGETS, ExtSpec, Opt, ParseCtx
+from pktpath.model.addr import Prefix
+from pktpath.model.xtables import (
+    BUILTIN_CHAINS,
+    AnyTarget,
+    Chain,
+    IpHeaderMatch,
+    JumpTarget,
+    Match,
+    NoTarget,
+    Rule,
+    Ruleset,
+    StandardTarget,
+    Table,
+    Target,
+    Verdict,
+)
+from pktpath.parse.tokens import Token, UnterminatedQuote, split_words
+
+STANDARD_VERDICTS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE,
+                     "RETURN": Verdict.RETURN}
+POLICIES = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE}
+
+# Built-in options (iptables' cmd options), long and short spellings.
+BUILTIN_OPTS = {
+    "-s": "src", "--source": "src", "--src": "src",
+    "-d": "dst", "--destination": "dst", "--dst": "dst",
+    "-i": "in", "--in-interface": "in",
+    "-o": "out", "--out-interface": "out",
+    "-p": "proto", "--protocol": "proto",
+    "-f": "frag", "--fragment": "frag",
+    "-m": "match", "--match": "match",
+    "-j": "jump", "--jump": "jump",
+    "-g": "goto", "--goto": "goto",
+    "-c": "counters", "--set-counters": "counters",
+    "-4": "ipv4", "--ipv4": "ipv4", "-6": "ipv6", "--ipv6": "ipv6",
+}
+IMPLICIT_PROTO_MATCH = {6: "tcp", 17: "udp", 1: "icmp", 132: "sctp", 33: "dccp", 136: "udplite"}
+COUNTERS_RE = re.compile(r"^\[(\d+):(\d+)\]$")
+IFNAMSIZ = 16
+
+
+@dataclass
+class _ChainDraft:
+    name: str
+    policy: Verdict | None
+    origin: SourceLoc
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class _TableDraft:
+    name: str
+    origin: SourceLoc
+    chains: dict[str, _ChainDraft] = field(default_factory=dict)
+
+
+def parse(text: str, source: str = "iptables-save.txt") -> Ruleset:
+    """Parse a whole dump.  Raises ParseError naming ``source:line``."""
+    return _Parser(text, source).run()
+
+
+class _Parser:
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.tables: dict[str, _TableDraft] = {}
+        self.current: _TableDraft | None = None
+        self.backend: str | None = None
+        self.s_format = False  # iptables -S lines outside any *table
+
+    def err(self, lineno: int, line: str, msg: str, col: int = 0) -> ParseError:
+        return ParseError(self.source, lineno, msg, line, col)
+
+    def run(self) -> Ruleset:
+        for lineno, raw in enumerate(self.text.splitlines(), 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                if "iptables-save" in line and "nf_tables" in line:
+                    self.backend = "nf_tables"
+                elif "iptables-save" in line and self.backend is None and "legacy" in line:
+                    self.backend = "legacy"
+                continue
+            if line.startswith("*"):
+                self.start_table(lineno, line)
+            elif line == "COMMIT":
+                if self.current is None:
+                    raise self.err(lineno, line, "COMMIT outside a table, expected '*TABLE' before it")
+                self.current = None
+            elif line.startswith(":"):
+                self.chain_decl(lineno, line)
+            elif line.startswith(("-P ", "-N ", "--new-chain ", "--policy ")) or line.startswith("-A ") or \
+                    line.startswith("--append ") or (line.startswith("[") and " -A " in line):
+                self.command(lineno, line)
+            else:
+                raise self.err(lineno, line, "expected '*TABLE', ':CHAIN POLICY [p:b]', '-A CHAIN ...', "
+                               "'COMMIT' or a '#' comment")
+        if self.current is not None and not self.s_format:
+            raise self.err(self.current.origin.line, self.current.origin.text,
+                           f"table '{self.current.name}' has no COMMIT (iptables-restore refuses it)")
+        return self.finish()
+
+    # ------------------------------------------------------------ structure
+    def start_table(self, lineno: int, line: str) -> None:
+        if self.current is not None and not self.s_format:
+            raise self.err(lineno, line, f"table '{self.current.name}' not committed before '{line}'")
+        name = line[1:].strip()
+        if name not in BUILTIN_CHAINS:
+            raise self.err(lineno, line, f"unknown table '{name}', expected one of "
+                           + ", ".join(BUILTIN_CHAINS))
+        if name in self.tables:
+            # iptables-restore replaces the table with the later block.
+            del self.tables[name]
+        loc = SourceLoc(self.source, lineno, line)
+        self.current = self.tables[name] = _TableDraft(name, loc)
+        for chain in BUILTIN_CHAINS[name]:
+            self.current.chains[chain] = _ChainDraft(chain, Verdict.ACCEPT, loc)
+        self._declared_builtin: set[str] = set()
+
+    def table_for_s_format(self, lineno: int, line: str) -> _TableDraft:
+        if self.current is None:
+            self.s_format = True
+            self.start_table(lineno, "*filter")
+        assert self.current is not None
+        return self.current
+
+    def chain_decl(self, lineno: int, line: str) -> None:
+        if self.current is None:
+            raise self.err(lineno, line, "chain declared outside a table, expected '*TABLE' first")
+        parts = line[1:].split()
+        if not parts:
+            raise self.err(lineno, line, "expected ':CHAIN POLICY [packets:bytes]'")
+        name = parts[0]
+        policy_text = parts[1] if len(parts) > 1 else "-"
+        loc = SourceLoc(self.source, lineno, line)
+        if len(parts) > 2 and not COUNTERS_RE.match(parts[2]):
+            raise self.err(lineno, line, f"bad counters {parts[2]!r}, expected [packets:bytes]")
+        if name in BUILTIN_CHAINS[self.current.name]:
+            if policy_text not in POLICIES:
+                raise self.err(lineno, line, f"bad policy {policy_text!r} for built-in chain {name}, "
+                               "expected ACCEPT or DROP")
+            self.current.chains[name] = _ChainDraft(name, POLICIES[policy_text], loc,
+                                                    self.current.chains[name].rules)
+            return
+        if policy_text != "-":
+            raise self.err(lineno, line, f"user-defined chain {name} cannot have a policy ({policy_text}); "
+                           "expected '-'")
+        self.new_chain(lineno, line, name, loc)
+
+    def new_chain(self, lineno: int, line: str, name: str, loc: SourceLoc) -> None:
+        assert self.current is not None
+        if name in self.current.chains:
+            raise self.err(lineno, line, f"chain '{name}' already exists")
+        if len(name) >= 29 or not name or name.startswith("-") or name in STANDARD_VERDICTS:
+            raise self.err(lineno, line, f"invalid chain name '{name}'")
+        self.current.chains[name] = _ChainDraft(name, None, loc)
+
+    def command(self, lineno: int, line: str) -> None:
+        try:
+            words = split_words(line)
+        except UnterminatedQuote as e:
+            raise self.err(lineno, line, "unterminated quote", e.col) from None
+        counters: tuple[int, int] | None = None
+        if words and COUNTERS_RE.match(words[0].text):
+            m = COUNTERS_RE.match(words[0].text)
+            assert m
+            counters = (int(m.group(1)), int(m.group(2)))
+            words = words[1:]
+        cmd = words[0].text
+        if cmd in ("-P", "--policy", "-N", "--new-chain") or self.current is None:
+            table = self.current or self.table_for_s_format(lineno, line)
+        else:
+            table = self.current
+        loc = SourceLoc(self.source, lineno, line)
+        if cmd in ("-P", "--policy"):
+            if len(words) < 3 or words[1].text not in BUILTIN_CHAINS[table.name] or words[2].text not in POLICIES:
+                raise self.err(lineno, line, "expected '-P BUILTIN-CHAIN ACCEPT|DROP'")
+            old = table.chains[words[1].text]
+            table.chains[old.name] = _ChainDraft(old.name, POLICIES[words[2].text], loc, old.rules)
+            return
+        if cmd in ("-N", "--new-chain"):
+            if len(words) != 2:
+                raise self.err(lineno, line, "expected '-N CHAIN'")
+            self.new_chain(lineno, line, words[1].text, loc)
+            return
+        # -A CHAIN rule...
+        if len(words) < 2:
+            raise self.err(lineno, line, "expected '-A CHAIN' and a rule")
+        chain_name = words[1].text
+        chain = table.chains.get(chain_name)
+        if chain is None:
+            raise self.err(lineno, line, f"chain '{chain_name}' does not exist in table '{table.name}' "
+                           "(declare it with ':NAME - [0:0]' or '-N NAME' first)", words[1].col)
+        rule_text = line[words[0].col - 1:] if counters is not None else line
+        for rule in self.rules(table.name, chain_name, words[2:], loc, rule_text, counters):
+            chain.rules.append(rule)
+
+    # ------------------------------------------------------------ one rule
+    def rules(self, table: str, chain: str, words: Sequence[Token], loc: SourceLoc, text: str,
+              counters: tuple[int, int] | None) -> list[Rule]:
+        ctx = ParseCtx(self.source, loc.line, loc.text, table, chain)
+        srcs: list[str] = []
+        dsts: list[str] = []
+        ip: dict[str, object] = {}
+        modules: list[tuple[ExtSpec, list[Opt], int, bool]] = []  # spec, opts, col, is_target
+        target: tuple[str, int] | None = None
+        goto = False
+        invert = False
+        i = 0
+        n = len(words)
+
+        def arg(k: int) -> Token:
+            if k >= n:
+                raise ctx.error(f"option {words[i].text} needs an argument", words[i].col)
+            return words[k]
+
+        while i < n:
+            tok = words[i]
+            w = tok.text
+            if w == "!":
+                if invert:
+                    raise ctx.error("multiple '!' flags are not allowed", tok.col)
+                invert = True
+                i += 1
+                continue
+            kind = BUILTIN_OPTS.get(w)
+            if kind is not None and kind not in ("match", "jump", "goto", "ipv4", "ipv6", "counters", "frag"):
+                value = arg(i + 1)
+                if value.text == "!":
+                    raise ctx.error(f"'{w} ! ...' (negation after the option) is not accepted by "
+                                    f"iptables 1.8; write '! {w} ...'", value.col)
+                key = kind
+                if key in ip or (key == "src" and srcs) or (key == "dst" and dsts):
+                    raise ctx.error(f"multiple {w} flags not allowed", tok.col)
+                if key == "src":
+                    srcs = value.text.split(",")
+                    ip["inv_src"] = invert
+                elif key == "dst":
+                    dsts = value.text.split(",")
+                    ip["inv_dst"] = invert
+                elif key in ("in", "out"):
+                    name = value.text
+                    if len(name) >= IFNAMSIZ:
+                        raise ctx.error(f"interface name '{name}' must be shorter than {IFNAMSIZ} "
+                                        "characters", value.col)
+                    ip[key] = name
+                    ip["inv_" + key] = invert
+                elif key == "proto":
+                    ctx.proto = self.proto_number(value, ctx)
+                    ctx.inv_proto = invert
+                    ip["proto"] = ctx.proto
+                    ip["inv_proto"] = invert
+                invert = False
+                i += 2
+                continue
+            if kind == "frag":
+                ip["frag"] = True
+                ip["inv_frag"] = invert
+                invert = False
+                i += 1
+                continue
+            if kind in ("ipv4",):
+                i += 1
+                continue
+            if kind == "ipv6":
+                raise ctx.unsupported("an IPv6-only rule (-6) in an IPv4 dump", tok.col)
+            if kind == "counters":
+                a, b = arg(i + 1), arg(i + 2)
+                if not (a.text.isdigit() and b.text.isdigit()):
+                    raise ctx.error("expected '-c PACKETS BYTES'", tok.col)
+                counters = (int(a.text), int(b.text))
+                i += 3
+                continue
+            if kind == "match":
+                if invert:
+                    raise ctx.error("'!' before -m is not allowed", tok.col)
+                name_tok = arg(i + 1)
+                spec = MATCHES.get(name_tok.text)
+                if spec is None:
+                    raise ctx.unsupported(f"unknown match '-m {name_tok.text}' (pktpath knows: "
+                                          + ", ".join(sorted({s.name for s in MATCHES.values()})) + ")",
+                                          name_tok.col)
+                modules.append((spec, [], name_tok.col, False))
+                i += 2
+                continue
+            if kind in ("jump", "goto"):
+                if target is not None:
+                    raise ctx.error("more than one -j/-g target", tok.col)
+                if invert:
+                    raise ctx.error(f"'!' before {w} is not allowed", tok.col)
+                name_tok = arg(i + 1)
+                target = (name_tok.text, name_tok.col)
+                goto = kind == "goto"
+                if not goto and name_tok.text in TARGETS:
+                    modules.append((TARGETS[name_tok.text], [], name_tok.col, True))
+                i += 2
+                continue
+            if w.startswith("--") or (w.startswith("-") and len(w) == 2 and w not in BUILTIN_OPTS):
+                consumed = self.module_option(words, i, invert, modules, ctx)
+                invert = False
+                i += consumed
+                continue
+            raise ctx.error(f"unexpected word {w!r}, expected an option", tok.col)
+        if invert:
+            raise ctx.error("'!' at the end of the rule, expected an option after it", words[-1].col)
+
+        matches: list[Match] = []
+        ext_target: Target | None = None
+        for spec, opts, col, is_target in modules:
+            try:
+                obj = spec.parse(opts, ctx)
+            except (ParseError, UnsupportedFeature):
+                raise
+            except ValueError as e:
+                raise ctx.error(f"{spec.name}: {e}", col) from None
+            if is_target:
+                assert isinstance(obj, Target)
+                ext_target = obj
+            else:
+                assert isinstance(obj, Match)
+                matches.append(obj)
+
+        tgt: AnyTarget
+        if target is None:
+            tgt = NoTarget()
+        elif ext_target is not None:
+            tgt = ext_target
+        elif target[0] in STANDARD_VERDICTS and not goto:
+            tgt = StandardTarget(STANDARD_VERDICTS[target[0]])
+        else:
+            # A user chain (checked once the whole table is read).
+            tgt = JumpTarget(target[0], goto)
+
+        base = dict(ip)
+        base.pop("src", None)
+        base.pop("dst", None)
+        for key in ("in", "out"):
+            if key in base:
+                base[key + "iface"] = base.pop(key)
+        rules = []
+        for s in srcs or [""]:
+            for d in dsts or [""]:
+                fields = dict(base)
+                if s:
+                    fields["src"] = self.prefix(s, ctx)
+                if d:
+                    fields["dst"] = self.prefix(d, ctx)
+                header = IpHeaderMatch(**fields)  # type: ignore[arg-type]
+                rules.append(Rule(header, tuple(matches), tgt, text, loc, counters))
+        return rules
+
+    def module_option(self, words: Sequence[Token], i: int, invert: bool,
+                      modules: list[tuple[ExtSpec, list[Opt], int, bool]], ctx: ParseCtx) -> int:
+        tok = words[i]
+        name = tok.text
+        owner = self.find_owner(name, modules)
+        if owner is None and ctx.proto in IMPLICIT_PROTO_MATCH and not any(
+                m[0].name == IMPLICIT_PROTO_MATCH[ctx.proto] for m in modules):
+            spec = MATCHES.get(IMPLICIT_PROTO_MATCH[ctx.proto])
+            if spec is not None and spec.resolve(name):
+                modules.insert(0, (spec, [], tok.col, False))
+                owner = (modules[0], spec.resolve(name) or name)
+        if owner is None:
+            loaded = ", ".join(("-j " if m[3] else "-m ") + m[0].name for m in modules) or "none"
+            raise ctx.error(f"unknown option {name!r} (extensions loaded: {loaded})", tok.col)
+        (spec, opts, _col, _t), full = owner
+        nargs = spec.options[full]
+        args: list[str] = []
+        k = i + 1
+        if k < len(words) and words[k].text == "!" and nargs > 0 and not words[k].quoted:
+            if invert:
+                raise ctx.error("multiple '!' flags are not allowed", words[k].col)
+            invert = True  # intrapositioned negation (deprecated, still accepted)
+            k += 1
+        if nargs < 0:  # optional single argument
+            if k < len(words) and not words[k].text.startswith("-"):
+                args.append(words[k].text)
+                k += 1
+        else:
+            for _ in range(nargs):
+                if k >= len(words):
+                    raise ctx.error(f"option {name} needs {nargs} argument(s)", tok.col)
+                args.append(words[k].text)
+                k += 1
+        opts.append(Opt(full, tuple(args), invert, tok.col))
+        return k - i
+
+    @staticmethod
+    def find_owner(name: str, modules: list[tuple[ExtSpec, list[Opt], int, bool]]
+                   ) -> tuple[tuple[ExtSpec, list[Opt], int, bool], str] | None:
+        # Newest extension first: xtables_merge_options() puts new options in front.
+        for mod in reversed(modules):
+            if name in mod[0].options:
+                return mod, name
+        hits = [(mod, full) for mod in reversed(modules) for full in mod[0].options if full.startswith(name)]
+        if len({full for _, full in hits}) == 1:
+            return hits[0]
+        return None
+
+    @staticmethod
+    def proto_number(tok: Token, ctx: ParseCtx) -> int:
+        text = tok.text.lower()
+        if text in PROTO_NAMES:
+            return PROTO_NAMES[text]
+        if text.isdigit() and int(text) <= 255:
+            return int(text)
+        raise ctx.error(f"unknown protocol {tok.text!r}, expected a name (tcp, udp, icmp...) or 0-255", tok.col)
+
+    @staticmethod
+    def prefix(text: str, ctx: ParseCtx) -> Prefix:
+        try:
+            return Prefix.parse(text)
+        except ValueError:
+            raise ctx.error(f"host/network {text!r} not found: expected ADDRESS[/MASK] "
+                            "(pktpath does not resolve host names)") from None
+
+    # ------------------------------------------------------------ checks
+    def finish(self) -> Ruleset:
+        tables: dict[str, Table] = {}
+        for name, draft in self.tables.items():
+            chains = {c.name: Chain(c.name, c.policy, tuple(c.rules), c.origin) for c in draft.chains.values()}
+            for chain in chains.values():
+                for rule in chain.rules:
+                    tgt = rule.target
+                    if isinstance(tgt, JumpTarget):
+                        if tgt.chain not in chains or chains[tgt.chain].builtin:
+                            raise ParseError(self.source, rule.origin.line if rule.origin else 0,
+                                             f"target '{tgt.chain}' is neither a standard target, a "
+                                             f"known extension, nor a user chain of table '{name}'",
+                                             rule.text)
+                    elif isinstance(tgt, Target) and tgt.tables is not None and name not in tgt.tables:
+                        raise ParseError(self.source, rule.origin.line if rule.origin else 0,
+                                         f"target {tgt.name} is only valid in the "
+                                         + "/".join(sorted(tgt.tables)) + f" table, not in '{name}'",
+                                         rule.text)
+            tables[name] = Table(name, chains, draft.origin)
+        return Ruleset(tables, self.source, self.backend)

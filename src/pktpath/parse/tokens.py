@@ -1,0 +1,69 @@
+"""Split one iptables-restore line into words, as iptables-restore's
+``add_param_to_argv()`` does: double quotes group, and inside quotes a backslash
+escapes the next character.  Each word keeps its 1-based column for error carets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    col: int
+    quoted: bool = False
+
+
+class UnterminatedQuote(ValueError):
+    def __init__(self, col: int) -> None:
+        super().__init__("unterminated quote")
+        self.col = col
+
+
+def split_words(line: str) -> list[Token]:
+    words: list[Token] = []
+    buf: list[str] = []
+    start = 0
+    in_word = False
+    quote_open = False
+    quoted = False
+    escaped = False
+    quote_col = 0
+    for i, ch in enumerate(line):
+        if quote_open:
+            if escaped:
+                buf.append(ch)
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quote_open = False
+            else:
+                buf.append(ch)
+            continue
+        if ch == '"':
+            if not in_word:
+                in_word, start = True, i
+            quote_open, quoted, quote_col = True, True, i + 1
+            continue
+        if ch in " \t\r\n":
+            if in_word:
+                words.append(Token("".join(buf), start + 1, quoted))
+                buf, in_word, quoted = [], False, False
+            continue
+        if not in_word:
+            in_word, start = True, i
+        buf.append(ch)
+    if quote_open:
+        raise UnterminatedQuote(quote_col)
+    if in_word:
+        words.append(Token("".join(buf), start + 1, quoted))
+    return words
+
+
+def quote_word(word: str) -> str:
+    """Quote a word the way iptables-save does when it needs it."""
+    if word and not any(c in word for c in ' \t"\\\'') :
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
