@@ -98,7 +98,10 @@ class Skb:
     # is the untracked state; ct None with ctinfo None is "conntrack has not seen it".
     ct: Conn | None = None
     ctinfo: CtInfo | None = None
+    ct_zone: int = 0  # set by CT --zone before conntrack runs
     rejected_with: str | None = None  # set by REJECT
+    nf_trace: bool = True
+    route: object = None  # the routing decision attached to the packet (skb_dst)
     notes: list[str] = field(default_factory=list)
 
     def copy(self) -> Skb:

@@ -44,6 +44,7 @@ class IfAddr:
     broadcast: int | None = None
     peer: int | None = None  # point-to-point peer address (``address`` in ip -j)
     noprefixroute: bool = False
+    metric: int = 0  # IFA_RT_PRIORITY: metric of the prefix route (``metric`` in ip -j addr)
 
     @property
     def prefix(self) -> Prefix:
@@ -65,6 +66,7 @@ class Link:
     group: int = 0
     loopback: bool = False
     addrs: tuple[IfAddr, ...] = ()
+    vrf_table: int | None = None  # linkinfo.info_data.table of a ``vrf`` device
     origin: SourceLoc | None = field(default=None, compare=False)
 
 
@@ -119,6 +121,11 @@ class FibRule:
     l3mdev: bool = False
     suppress_prefixlen: int | None = None
     suppress_ifgroup: int | None = None
+    iif_detached: bool = False  # the iif device does not exist: the rule never matches on iif
+    oif_detached: bool = False
+    unresolved: bool = False  # goto whose target preference does not exist
+    dscp: int | None = None  # ``dscp`` selector (full 6-bit DSCP match, Linux 6.13+)
+    protocol: str | None = None  # who installed the rule (``proto``), informational
     origin: SourceLoc | None = field(default=None, compare=False)
 
 
@@ -144,6 +151,8 @@ class Sysctls:
         "net.netfilter.nf_conntrack_tcp_loose": "1",
         "net.netfilter.nf_conntrack_tcp_be_liberal": "0",
         "net.bridge.bridge-nf-call-iptables": "1",
+        "net.ipv4.conf.all.send_redirects": "1",
+        "net.ipv4.conf.default.send_redirects": "1",
     }
 
     def get(self, key: str, default: str | None = None) -> str | None:

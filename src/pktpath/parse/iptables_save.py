@@ -387,10 +387,9 @@ class _Parser:
         args: list[str] = []
         k = i + 1
         if k < len(words) and words[k].text == "!" and nargs > 0 and not words[k].quoted:
-            if invert:
-                raise ctx.error("multiple '!' flags are not allowed", words[k].col)
-            invert = True  # intrapositioned negation (deprecated, still accepted)
-            k += 1
+            # iptables 1.8 no longer accepts "--opt ! value" (it takes "!" as the value).
+            raise ctx.error(f"'{name} ! ...' (negation after the option) is not accepted by iptables 1.8; "
+                            f"write '! {name} ...'", words[k].col)
         if nargs < 0:  # optional single argument
             if k < len(words) and not words[k].text.startswith("-"):
                 args.append(words[k].text)

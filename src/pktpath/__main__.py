@@ -1,0 +1,3 @@
+from pktpath.cli.main import main
+
+main()

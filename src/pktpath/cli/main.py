@@ -1,0 +1,90 @@
+"""``pktpath``: the command-line front end.  Errors become one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from pktpath.errors import PktpathError
+
+
+class PktpathGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PktpathError as e:
+            click.echo(f"pktpath: {e}", err=True)
+            sys.exit(e.exit_status)
+
+
+@click.group(cls=PktpathGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pktpath")
+def cli() -> None:
+    """What does this Linux host do to this packet, and why?
+
+    Walks a packet through a host snapshot (iptables-save, ip -j addr/route/rule,
+    sysctl...) offline, exactly as the kernel would, and prints the kernel's TRACE
+    lines, the rewrites and routing decisions, and a verdict."""
+
+
+@cli.command()
+@click.argument("snapshot", type=click.Path())
+@click.option("--iif", help="the packet arrives from the wire on this interface")
+@click.option("--local", is_flag=True, help="the packet is sent by a local process")
+@click.option("--src", help="source address (optional with --local: the kernel chooses)")
+@click.option("--dst", required=True, help="destination address")
+@click.option("--proto", default="tcp", show_default=True, help="tcp, udp, icmp or a protocol number")
+@click.option("--sport", help="source port (default 40000)")
+@click.option("--dport", help="destination port (default 80)")
+@click.option("--icmp-type", help="ICMP TYPE[/CODE] (default 8/0, echo request)")
+@click.option("--icmp-id", help="ICMP echo identifier")
+@click.option("--tcp-flags", help="TCP flags, comma separated (default SYN)")
+@click.option("--mark", help="packet mark (socket mark for --local)")
+@click.option("--ttl", help="IP TTL (default 64)")
+@click.option("--length", help="IP total length")
+@click.option("--mac-src", help="Ethernet source address of an arriving packet")
+@click.option("--uid", help="uid of the sending process (--local)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str,
+          sport: str | None, dport: str | None, icmp_type: str | None, icmp_id: str | None,
+          tcp_flags: str | None, mark: str | None, ttl: str | None, length: str | None,
+          mac_src: str | None, uid: str | None, fmt: str) -> None:
+    """Trace one packet through SNAPSHOT (a directory or .tar.gz)."""
+    from pktpath.cli.packet_args import build_packet
+    from pktpath.engine.simulate import simulate
+    from pktpath.io.snapshot import load_snapshot
+    from pktpath.trace.render_json import trace_json
+    from pktpath.trace.render_text import render_trace
+
+    snap = load_snapshot(snapshot)
+    pkt = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport,
+                       dport=dport, icmp_type=icmp_type, tcp_flags=tcp_flags, mark=mark, ttl=ttl,
+                       length=length, mac_src=mac_src, uid=uid, icmp_id=icmp_id)
+    outcomes = simulate(snap, pkt)
+    if fmt == "json":
+        click.echo(json.dumps(trace_json(pkt, outcomes, snap.notes), indent=1))
+    else:
+        render_trace(Console(highlight=False), pkt, outcomes, snap.notes)
+
+
+def _register_optional() -> None:
+    try:
+        from pktpath.cli.route_cmd import add_route_command
+    except ImportError:
+        return
+    add_route_command(cli)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

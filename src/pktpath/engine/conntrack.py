@@ -1,0 +1,169 @@
+"""Connection tracking (net/netfilter/nf_conntrack_core.c, nf_conntrack_proto_*.c).
+
+Theory of operation
+-------------------
+* A connection (``Conn``) holds two tuples: ORIGINAL (as the first packet was seen) and
+  REPLY (what an answer looks like; NAT rewrites it).  A packet belongs to a connection
+  when its tuple equals one of them; which one gives the direction.
+* ``resolve()`` mirrors ``nf_conntrack_in()``: it runs at PREROUTING/OUTPUT priority -200,
+  once per packet (a packet that already carries a ct -- looped back, or untracked by
+  NOTRACK -- is left alone) and fixes ``ctinfo`` for every later match.
+* A new connection is only *confirmed* (inserted in the table) at POSTROUTING/INPUT
+  (``__nf_conntrack_confirm``); until then a second packet would not find it.
+* The protocol trackers decide what can start a connection: a TCP SYN (or, with
+  ``nf_conntrack_tcp_loose``, any ACK-only segment), any UDP datagram, an ICMP echo /
+  timestamp / info / address-mask request.  Anything else without an entry is INVALID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pktpath.engine.skb import (
+    IPPROTO_ICMP,
+    IPPROTO_TCP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_PSH,
+    TCP_RST,
+    TCP_SYN,
+    TCP_URG,
+    CtInfo,
+    Skb,
+)
+
+# IPS_* status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
+IPS_EXPECTED = 1 << 0
+IPS_SEEN_REPLY = 1 << 1
+IPS_ASSURED = 1 << 2
+IPS_CONFIRMED = 1 << 3
+IPS_SRC_NAT = 1 << 4
+IPS_DST_NAT = 1 << 5
+IPS_SRC_NAT_DONE = 1 << 7
+IPS_DST_NAT_DONE = 1 << 8
+IPS_DYING = 1 << 9
+IPS_UNTRACKED = 1 << 12
+
+STATUS_NAMES = {
+    "EXPECTED": IPS_EXPECTED, "SEEN_REPLY": IPS_SEEN_REPLY, "ASSURED": IPS_ASSURED,
+    "CONFIRMED": IPS_CONFIRMED,
+}
+
+# ICMP types that open a connection and the answer each expects (nf_conntrack_proto_icmp.c).
+ICMP_REQUEST_REPLY = {8: 0, 13: 14, 15: 16, 17: 18}
+ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})
+
+# tcp_valid_flags[] in nf_conntrack_proto_tcp.c: the flag combinations tcp_error() lets through.
+_F, _S, _R, _P, _A, _U = TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG
+TCP_VALID_FLAGS = frozenset({
+    _S, _S | _U, _S | _A, _R, _R | _A, _R | _A | _P, _F | _A, _F | _A | _U, _A, _A | _U,
+    _A | _P, _A | _P | _U, _F | _A | _P, _F | _A | _P | _U,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Tuple:
+    """A conntrack tuple.  For ICMP, sport is the identifier and dport holds type<<8|code."""
+
+    src: int
+    dst: int
+    proto: int
+    sport: int
+    dport: int
+
+    def inverted(self) -> Tuple:
+        if self.proto == IPPROTO_ICMP:
+            icmp_type = self.dport >> 8
+            reply = ICMP_REQUEST_REPLY.get(icmp_type, icmp_type)
+            return Tuple(self.dst, self.src, self.proto, self.sport, reply << 8)
+        return Tuple(self.dst, self.src, self.proto, self.dport, self.sport)
+
+
+def skb_tuple(skb: Skb) -> Tuple:
+    if skb.proto == IPPROTO_ICMP:
+        return Tuple(skb.src, skb.dst, skb.proto, skb.icmp_id or 0,
+                     ((skb.icmp_type or 0) << 8) | (skb.icmp_code or 0))
+    return Tuple(skb.src, skb.dst, skb.proto, skb.sport or 0, skb.dport or 0)
+
+
+@dataclass(slots=True)
+class Conn:
+    """struct nf_conn: both tuples, status, mark, zone, TCP state and the NAT bindings made."""
+
+    orig: Tuple
+    reply: Tuple
+    status: int = 0
+    mark: int = 0
+    zone: int = 0
+    tcp_state: str | None = None
+    helper: str | None = None
+    nat_done_src: bool = False  # nf_nat_initialized(ct, NF_NAT_MANIP_SRC)
+    nat_done_dst: bool = False
+    origin: str = "new"  # "new" (this walk) or where it was loaded from
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ConntrackTable:
+    """The confirmed connections of the namespace (``conntrack -L``)."""
+
+    conns: list[Conn] = field(default_factory=list)
+
+    def find(self, t: Tuple, zone: int = 0) -> tuple[Conn, bool] | None:
+        """The connection that owns this tuple and whether it is the reply direction."""
+        for c in self.conns:
+            if c.zone != zone:
+                continue
+            if c.orig == t:
+                return c, False
+            if c.reply == t:
+                return c, True
+        return None
+
+    def clash(self, t: Tuple, exclude: Conn | None = None) -> bool:
+        """nf_nat_used_tuple(): is this reply tuple taken by another connection?"""
+        return any(c is not exclude and (c.reply == t or c.orig == t) for c in self.conns)
+
+    def confirm(self, ct: Conn) -> None:
+        if not ct.status & IPS_CONFIRMED:
+            ct.status |= IPS_CONFIRMED
+            self.conns.append(ct)
+
+
+def new_state_for(skb: Skb, tcp_loose: bool) -> tuple[bool, str | None, str]:
+    """Can this packet open a connection?  -> (ok, tcp_state, why-not).
+
+    Mirrors tcp_error()/tcp_new() and icmp_error()/icmp_new()."""
+    if skb.proto == IPPROTO_TCP:
+        flags = skb.tcp_flags & 0x3F
+        if flags not in TCP_VALID_FLAGS:
+            return False, None, f"TCP flags {flags:#x} are not a valid combination (tcp_error)"
+        if flags & TCP_RST:
+            return False, None, "a RST cannot open a connection"
+        if flags & TCP_SYN:
+            if flags & TCP_ACK:
+                return False, None, "a SYN,ACK without a connection is INVALID"
+            return True, "SYN_SENT", ""
+        if flags & TCP_FIN:
+            return False, None, "a FIN without a connection is INVALID"
+        if flags & TCP_ACK:
+            if tcp_loose:
+                return True, "ESTABLISHED", "picked up mid-stream (nf_conntrack_tcp_loose=1)"
+            return False, None, "an ACK without a connection is INVALID with nf_conntrack_tcp_loose=0"
+        return False, None, "a TCP segment without flags is INVALID"
+    if skb.proto == IPPROTO_ICMP:
+        icmp_type = skb.icmp_type or 0
+        if icmp_type in ICMP_REQUEST_REPLY:
+            return True, None, ""
+        if icmp_type in ICMP_ERRORS:
+            return False, None, "an ICMP error that quotes no known connection is INVALID"
+        return False, None, f"ICMP type {icmp_type} cannot open a connection"
+    return True, None, ""
+
+
+def attach_new(skb: Skb, zone: int = 0) -> Conn:
+    """Make the unconfirmed connection a NEW packet creates (init_conntrack)."""
+    t = skb_tuple(skb)
+    ct = Conn(orig=t, reply=t.inverted(), zone=zone)
+    skb.ct, skb.ctinfo = ct, CtInfo.NEW
+    return ct

@@ -1,0 +1,36 @@
+"""The ``pktpath trace --format json`` object (shared/spec/trace-json.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pktpath.engine.skb import proto_name
+from pktpath.model.addr import int_to_ip
+from pktpath.model.packet import Packet
+from pktpath.trace.events import PathOutcome
+
+
+def packet_json(pkt: Packet) -> dict[str, Any]:
+    out: dict[str, Any] = {"iif": pkt.iif, "src": int_to_ip(pkt.src) if pkt.src is not None else None,
+                           "dst": int_to_ip(pkt.dst), "proto": proto_name(pkt.proto),
+                           "sport": pkt.sport, "dport": pkt.dport, "mark": pkt.mark}
+    if pkt.local:
+        out["local"] = True
+    if pkt.icmp_type is not None:
+        out["icmp_type"], out["icmp_code"] = pkt.icmp_type, pkt.icmp_code
+    return out
+
+
+def outcome_json(o: PathOutcome) -> dict[str, Any]:
+    return {"trace": [e.to_json() for e in o.trace], "events": [e.to_json() for e in o.events],
+            "result": o.result.to_json()}
+
+
+def trace_json(pkt: Packet, outcomes: list[PathOutcome], notes: tuple[str, ...] = ()) -> dict[str, Any]:
+    first = outcomes[0]
+    doc: dict[str, Any] = {"packet": packet_json(pkt), **outcome_json(first)}
+    doc["paths"] = [{"probability": None if o.probability is None else round(o.probability, 6),
+                     "choices": [c.to_json() for c in o.choices], **outcome_json(o)} for o in outcomes]
+    if notes:
+        doc["notes"] = list(notes)
+    return doc
