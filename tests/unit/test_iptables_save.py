@@ -31,7 +31,7 @@ RENDER_CASES = [
     ("mark", "-m mark --mark 0x4000/0x4000 -j ACCEPT", "-m mark --mark 0x4000/0x4000"),
     ("comment-quoted", '-m comment --comment "allow \\"web\\" now" -j ACCEPT', '-m comment --comment "allow \\"web\\" now"'),
     ("multiport-abbrev", "-p tcp -m multiport --dport 80,443 -j ACCEPT", "-m multiport --dports 80,443"),
-    ("state", "-m state --state NEW,ESTABLISHED -j ACCEPT", "-m state --state ESTABLISHED,NEW"),
+    ("state", "-m state --state NEW,ESTABLISHED -j ACCEPT", "-m state --state NEW,ESTABLISHED"),
     ("conntrack", "-m conntrack ! --ctstate INVALID -j ACCEPT", "-m conntrack ! --ctstate INVALID"),
     ("iprange", "-m iprange --src-range 10.0.0.1-10.0.0.9 -j ACCEPT", "-m iprange --src-range 10.0.0.1-10.0.0.9"),
     ("icmp-name", "-p icmp -m icmp --icmp-type echo-request -j ACCEPT", "-m icmp --icmp-type 8"),
@@ -72,19 +72,19 @@ def test_builtin_options_and_counters() -> None:
         :FORWARD ACCEPT [0:0]
         :OUTPUT ACCEPT [0:0]
         :svc - [0:0]
-        [5:300] -A INPUT ! -s 10.0.0.0/8 -d 192.168.1.1/32 -i eth+ ! -o lo -p udp -j svc
-        -A INPUT -f -g svc
+        [5:300] -A FORWARD ! -s 10.0.0.0/8 -d 192.168.1.1/32 -i eth+ ! -o lo -p udp -j svc
+        -A FORWARD -f -g svc
         -A svc
         COMMIT
         """)
     rs = parse(text, "x.txt")
-    chain = rs.tables["filter"].chains["INPUT"]
-    assert chain.policy is Verdict.DROP
+    assert rs.tables["filter"].chains["INPUT"].policy is Verdict.DROP
+    chain = rs.tables["filter"].chains["FORWARD"]
     r = chain.rules[0]
     assert r.ip.src == Prefix(ip_to_int("10.0.0.0"), 0xFF000000) and r.ip.inv_src
     assert r.ip.dst == Prefix(ip_to_int("192.168.1.1"), 0xFFFFFFFF)
     assert (r.ip.iniface, r.ip.outiface, r.ip.inv_out, r.ip.proto) == ("eth+", "lo", True, 17)
-    assert r.counters == (5, 300) and r.text.startswith("-A INPUT")
+    assert r.counters == (5, 300) and r.text.startswith("-A FORWARD")
     assert r.origin is not None and r.origin.line == 7
     assert chain.rules[1].target == JumpTarget("svc", goto=True) and chain.rules[1].ip.frag
     assert isinstance(rs.tables["filter"].chains["svc"].rules[0].target, NoTarget)
@@ -133,3 +133,27 @@ def test_missing_commit_is_refused() -> None:
 def test_unknown_match_is_unsupported_feature() -> None:
     with pytest.raises(UnsupportedFeature):
         parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m nosuch -j ACCEPT\nCOMMIT\n", "u.txt")
+
+
+LOAD_REFUSALS = [
+    ("loop", ":A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -j A\n", "jump loop A -> B -> A"),
+    ("reject-in-prerouting-chain", "", None),
+    ("i-on-output", "-A OUTPUT -i eth0 -j ACCEPT\n", "can't use -i with OUTPUT"),
+    ("mac-from-output", ":M - [0:0]\n-A OUTPUT -j M\n-A M -m mac --mac-source 00:11:22:33:44:55 -j ACCEPT\n",
+     "mac cannot be used from OUTPUT"),
+]
+
+
+@pytest.mark.parametrize("body,msg", [c[1:] for c in LOAD_REFUSALS], ids=[c[0] for c in LOAD_REFUSALS])
+def test_kernel_load_refusals(body: str, msg: str | None) -> None:
+    text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + body + "COMMIT\n"
+    if msg is None:
+        parse(text, "l.txt")
+        return
+    with pytest.raises(ParseError, match=msg):
+        parse(text, "l.txt")
+
+
+def test_unreachable_loop_is_accepted() -> None:
+    # mark_source_chains() only walks from the hooks: a loop no hook reaches loads.
+    parse("*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j A\nCOMMIT\n", "l.txt")

@@ -313,7 +313,8 @@ class Walk:
         skb.ttl -= 1  # ip_forward() decrements before the FORWARD hook
         assert dev is not None
         self.run_hook(Hook.FORWARD, skb, iif, dev)
-        self.run_hook(Hook.POSTROUTING, skb, None, dev)
+        # ip_output() passes skb->dev, still the input device, as the hook's in-device.
+        self.run_hook(Hook.POSTROUTING, skb, iif, dev)
         via = f" via {int_to_ip(gw)}" if gw else ""
         return "forwarded", dev, f"forwarded out of {dev}{via}"
 
@@ -344,11 +345,12 @@ class Walk:
         return "sent", dev, f"sent out of {dev}" + (f" via {int_to_ip(state['gw'])}" if state["gw"] else "")  # type: ignore[arg-type]
 
     def run_hook_output(self, skb: Skb, state: dict[str, object]) -> None:
-        """OUTPUT runs with OUT= the current route's device, which a re-route may change."""
-        self.event("hook", f"OUTPUT (out={state['dev']})", hook="OUTPUT")
+        """OUTPUT: the hook's OUT= stays the socket route's device for the whole hook
+        (nf_hook_state is fixed); a re-route only changes where POSTROUTING sends it."""
+        dev = state["dev"]
+        assert isinstance(dev, str)
+        self.event("hook", f"OUTPUT (out={dev})", hook="OUTPUT")
         for _prio, what in HOOK_ORDER[Hook.OUTPUT]:
-            dev = state["dev"]
-            assert isinstance(dev, str)
             if what == "conntrack":
                 self.conntrack_in(skb, Hook.OUTPUT)
             elif what == "nat":

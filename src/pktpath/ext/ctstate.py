@@ -6,7 +6,7 @@ from pktpath.engine.conntrack import IPS_DST_NAT, IPS_SRC_NAT
 from pktpath.engine.skb import CtInfo, Skb
 from pktpath.ext.registry import ParseCtx
 
-STATE_NAMES = ("INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED", "SNAT", "DNAT")
+STATE_NAMES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")  # libxt_conntrack print order
 
 
 def parse_states(text: str, ctx: ParseCtx, allowed: tuple[str, ...]) -> frozenset[str]:

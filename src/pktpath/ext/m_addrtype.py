@@ -35,6 +35,14 @@ class AddrtypeMatch(Match):
             return False
         return True
 
+    def valid_hooks(self) -> frozenset[Hook] | None:
+        """addrtype_mt_checkentry_v1: an interface limit needs a hook that has that interface."""
+        if self.limit_in:
+            return IFACE_IN_HOOKS
+        if self.limit_out:
+            return IFACE_OUT_HOOKS
+        return None
+
     def render(self) -> str:
         out = ["-m addrtype"]
         if self.src_types:

@@ -20,6 +20,7 @@ HOOKS = frozenset({Hook.PREROUTING, Hook.INPUT, Hook.FORWARD})
 @dataclass(frozen=True, slots=True)
 class MacMatch(Match):
     name: ClassVar[str] = "mac"
+    hooks: ClassVar[frozenset[Hook]] = HOOKS
     mac: str
     invert: bool = False
 

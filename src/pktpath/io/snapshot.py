@@ -77,7 +77,7 @@ def load_snapshot(path: str | Path) -> HostSnapshot:
     net = load_net_state(files)
     ipsets = {}
     ipset_text = files.text("ipset-save.txt")
-    if ipset_text is not None:
+    if ipset_text is not None and ipset_text.strip():
         from pktpath.parse import ipset_save
 
         ipsets = dict(ipset_save.parse(ipset_text, files.source("ipset-save.txt")))

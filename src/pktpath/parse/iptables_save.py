@@ -32,6 +32,7 @@ from pktpath.model.xtables import (
     Target,
     Verdict,
 )
+from pktpath.parse.ruleset_checks import check_table
 from pktpath.parse.tokens import Token, UnterminatedQuote, split_words
 
 STANDARD_VERDICTS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE,
@@ -452,4 +453,5 @@ class _Parser:
                                          + "/".join(sorted(tgt.tables)) + f" table, not in '{name}'",
                                          rule.text)
             tables[name] = Table(name, chains, draft.origin)
+            check_table(tables[name], self.source)
         return Ruleset(tables, self.source, self.backend)
