@@ -48,3 +48,19 @@ def test_trace_case(case: Path) -> None:
     tables = iptsave.parse((case / "iptables-save.txt").read_text())
     diffs = compare.compare_case(str(case), exp, args, out, tables, False)
     assert not diffs, "\n".join(diffs)
+
+
+FLOW_CASES = _cases("flow", "flow.json")
+
+
+@pytest.mark.skipif(not FLOW_CASES, reason="../shared/kernel-cases is absent")
+@pytest.mark.parametrize("case", FLOW_CASES, ids=[p.name for p in FLOW_CASES])
+def test_flow_case(case: Path) -> None:
+    compare_flows = _checker("compare_flows")
+    iptsave = _checker("iptsave")
+    args = json.loads((case / "flow.json").read_text())
+    exp = json.loads((case / "expected.json").read_text())
+    out = _run(["flow", str(case), *args, "--format", "json"])
+    tables = iptsave.parse((case / "iptables-save.txt").read_text())
+    diffs = compare_flows.compare_exchange(exp, out, tables, False)
+    assert not diffs, "\n".join(diffs)

@@ -71,6 +71,44 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
         render_trace(Console(highlight=False), pkt, outcomes, snap.notes)
 
 
+@cli.command()
+@click.argument("snapshot", type=click.Path())
+@click.option("--iif", help="packet 1 arrives from the wire on this interface")
+@click.option("--local", is_flag=True, help="packet 1 is sent by a local process")
+@click.option("--src", help="source address of packet 1")
+@click.option("--dst", required=True, help="destination address of packet 1")
+@click.option("--proto", default="tcp", show_default=True, help="tcp, udp or icmp")
+@click.option("--sport", help="source port")
+@click.option("--dport", help="destination port")
+@click.option("--icmp-type", help="ICMP TYPE[/CODE] of packet 1 (default 8/0)")
+@click.option("--icmp-id", help="ICMP echo identifier")
+@click.option("--mark", help="socket mark of a --local sender")
+@click.option("--then", "then", multiple=True, help="one more packet: reply[:SPEC] or original[:SPEC]")
+@click.option("--reply-iif", help="where the responder's packets arrive, or 'none'")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def flow(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str, sport: str | None,
+         dport: str | None, icmp_type: str | None, icmp_id: str | None, mark: str | None, then: tuple[str, ...],
+         reply_iif: str | None, fmt: str) -> None:
+    """Trace a whole exchange: packet 1, the answers, and the packets after them."""
+    from pktpath.cli.packet_args import build_packet
+    from pktpath.engine.flow import parse_step, run_flow
+    from pktpath.engine.path import Engine
+    from pktpath.engine.simulate import build_host
+    from pktpath.io.snapshot import load_snapshot
+    from pktpath.trace.render_flow import flow_json, render_flow
+
+    snap = load_snapshot(snapshot)
+    first = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport, dport=dport,
+                         icmp_type=icmp_type, tcp_flags=None, mark=mark, ttl=None, length=None, mac_src=None,
+                         uid=None, icmp_id=icmp_id)
+    steps = [parse_step(t) for t in then]
+    packets = run_flow(Engine(build_host(snap)), first, steps, reply_iif)
+    if fmt == "json":
+        click.echo(json.dumps(flow_json(packets), indent=1))
+    else:
+        render_flow(Console(highlight=False), packets)
+
+
 def _register_optional() -> None:
     try:
         from pktpath.cli.route_cmd import add_route_command

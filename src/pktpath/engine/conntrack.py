@@ -17,7 +17,7 @@ Theory of operation
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pktpath.engine.skb import (
     IPPROTO_ICMP,
@@ -109,6 +109,10 @@ class ConntrackTable:
 
     conns: list[Conn] = field(default_factory=list)
 
+    def clone(self) -> ConntrackTable:
+        """An independent copy: each explored path evolves its own table."""
+        return ConntrackTable([replace(c, extra=dict(c.extra)) for c in self.conns])
+
     def find(self, t: Tuple, zone: int = 0) -> tuple[Conn, bool] | None:
         """The connection that owns this tuple and whether it is the reply direction."""
         for c in self.conns:
@@ -124,7 +128,14 @@ class ConntrackTable:
         """nf_nat_used_tuple(): is this reply tuple taken by another connection?"""
         return any(c is not exclude and (c.reply == t or c.orig == t) for c in self.conns)
 
+    def kill(self, ct: Conn) -> None:
+        """nf_ct_kill(): the entry leaves the table (the packet keeps its reference)."""
+        ct.status |= IPS_DYING
+        self.conns = [c for c in self.conns if c is not ct]
+
     def confirm(self, ct: Conn) -> None:
+        if ct.status & IPS_DYING:
+            return
         if not ct.status & IPS_CONFIRMED:
             ct.status |= IPS_CONFIRMED
             self.conns.append(ct)
@@ -167,3 +178,89 @@ def attach_new(skb: Skb, zone: int = 0) -> Conn:
     ct = Conn(orig=t, reply=t.inverted(), zone=zone)
     skb.ct, skb.ctinfo = ct, CtInfo.NEW
     return ct
+
+
+# ---------------------------------------------------------------- TCP state machine
+# tcp_conntracks[dir][index][state] from nf_conntrack_proto_tcp.c.  "IV": invalid,
+# "IG": ignored (passes, state unchanged).
+TCP_STATES = ("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK",
+              "TIME_WAIT", "CLOSE", "SYN_SENT2")
+_NO, _SS, _SR, _ES, _FW, _CW, _LA, _TW, _CL, _S2, _IV, _IG = (
+    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",
+    "SYN_SENT2", "IV", "IG")
+TCP_TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ORIGINAL": {
+        "syn": (_SS, _SS, _IG, _IG, _IG, _IG, _IG, _SS, _SS, _S2),
+        "synack": (_IV, _IV, _IG, _IG, _IG, _IG, _IG, _IG, _IG, _SR),
+        "fin": (_IV, _IV, _FW, _FW, _LA, _LA, _LA, _TW, _CL, _IV),
+        "ack": (_ES, _IV, _ES, _ES, _CW, _CW, _TW, _TW, _CL, _IV),
+        "rst": (_IV, _CL, _CL, _CL, _CL, _CL, _CL, _CL, _CL, _CL),
+        "none": (_IV,) * 10,
+    },
+    "REPLY": {
+        "syn": (_IV, _S2, _IV, _IV, _IV, _IV, _IV, _IV, _IV, _S2),
+        "synack": (_IV, _SR, _IG, _IG, _IG, _IG, _IG, _IG, _IG, _SR),
+        "fin": (_IV, _IV, _FW, _FW, _LA, _LA, _LA, _TW, _CL, _IV),
+        "ack": (_IV, _IG, _SR, _ES, _CW, _CW, _TW, _TW, _CL, _IG),
+        "rst": (_IV, _CL, _CL, _CL, _CL, _CL, _CL, _CL, _CL, _CL),
+        "none": (_IV,) * 10,
+    },
+}
+
+
+def tcp_index(flags: int) -> str:
+    """get_conntrack_index()."""
+    if flags & TCP_RST:
+        return "rst"
+    if flags & TCP_SYN:
+        return "synack" if flags & TCP_ACK else "syn"
+    if flags & TCP_FIN:
+        return "fin"
+    if flags & TCP_ACK:
+        return "ack"
+    return "none"
+
+
+def tcp_packet(ct: Conn, skb: Skb, reply: bool, table: ConntrackTable) -> tuple[bool, str]:
+    """tcp_packet() for a packet of a known connection -> (valid, what happened).
+
+    Window tracking is not modelled: every segment is taken as in window."""
+    flags = skb.tcp_flags & 0x3F
+    if flags not in TCP_VALID_FLAGS:
+        return False, f"TCP flags {flags:#x} are not a valid combination (tcp_error)"
+    old = ct.tcp_state or "NONE"
+    index = tcp_index(flags)
+    new = TCP_TRANSITIONS["REPLY" if reply else "ORIGINAL"][index][TCP_STATES.index(old)]
+    if new == _IV:
+        return False, f"a {index.upper()} in state {old} is INVALID for conntrack"
+    if new == _IG:
+        return True, f"{index.upper()} in state {old}: ignored by the state machine"
+    ct.tcp_state = new
+    if index == "rst" and not ct.status & IPS_SEEN_REPLY and reply:
+        table.kill(ct)
+        return True, "a RST answering the first packet: the connection is deleted at once"
+    if (reply or ct.status & IPS_SEEN_REPLY) and old in ("SYN_RECV", "ESTABLISHED") and new == "ESTABLISHED":
+        ct.status |= IPS_ASSURED
+    return True, f"TCP {old} -> {new}"
+
+
+def entry_json(ct: Conn) -> dict[str, object]:
+    """One ``conntrack -L`` entry as flow-json.md lists it."""
+    from pktpath.model.addr import int_to_ip
+
+    def side(t: Tuple) -> dict[str, object]:
+        if t.proto == IPPROTO_ICMP:
+            return {"src": int_to_ip(t.src), "dst": int_to_ip(t.dst), "type": t.dport >> 8,
+                    "code": t.dport & 0xFF, "id": t.sport}
+        return {"src": int_to_ip(t.src), "dst": int_to_ip(t.dst), "sport": t.sport, "dport": t.dport}
+
+    from pktpath.engine.skb import proto_name
+
+    flags = []
+    if not ct.status & IPS_SEEN_REPLY:
+        flags.append("UNREPLIED")
+    if ct.status & IPS_ASSURED:
+        flags.append("ASSURED")
+    return {"proto": proto_name(ct.orig.proto), "state": ct.tcp_state if ct.orig.proto == IPPROTO_TCP else None,
+            "orig": side(ct.orig), "reply": side(ct.reply), "flags": sorted(flags), "mark": ct.mark,
+            "zone": ct.zone}

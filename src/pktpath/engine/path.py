@@ -21,11 +21,12 @@ Theory of operation
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pktpath.engine import routing
-from pktpath.engine.conntrack import IPS_SEEN_REPLY, attach_new, new_state_for, skb_tuple
+from pktpath.engine.conntrack import IPS_SEEN_REPLY, attach_new, new_state_for, skb_tuple, tcp_packet
 from pktpath.engine.host import Host
 from pktpath.engine.nat import hook_manip, initialized, nat_packet, setup_info
 from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, CtInfo, Hook, Skb, Socket, XtParams, proto_name
@@ -71,18 +72,22 @@ class Engine:
 
     def explore(self, pkt: Packet, max_paths: int = 256) -> list[PathOutcome]:
         """Every fate the packet can have, most probable first."""
-        outcomes: list[PathOutcome] = []
+        return [w.outcome for w in self.explore_walks(pkt, max_paths)]
+
+    def explore_walks(self, pkt: Packet, max_paths: int = 256) -> list[Walk]:
+        """The finished walks, one per fate, most probable first (ties: order met)."""
+        walks: list[Walk] = []
         pending: list[list[bool]] = [[]]
-        while pending and len(outcomes) < max_paths:
+        while pending and len(walks) < max_paths:
             prefix = pending.pop()
             walk = Walk(self, pkt, prefix)
-            outcome = walk.run()
-            outcomes.append(outcome)
+            walk.run()
+            walks.append(walk)
             # Every decision made past the prefix has an untaken alternative.
             for i in range(len(prefix), len(walk.decisions)):
                 pending.append(walk.decisions[:i] + [not walk.decisions[i]])
-        outcomes.sort(key=lambda o: -(o.probability if o.probability is not None else -1.0))
-        return outcomes
+        walks.sort(key=lambda w: -(w.probability if w.probability is not None else -1.0))
+        return walks
 
 
 class Walk:
@@ -90,7 +95,8 @@ class Walk:
 
     def __init__(self, engine: Engine, pkt: Packet, prefix: list[bool]) -> None:
         self.engine = engine
-        self.host = engine.host
+        # Each walk evolves its own copy of the conntrack table.
+        self.host = dataclasses.replace(engine.host, conntrack=engine.host.conntrack.clone())
         self.pkt = pkt
         self.prefix = prefix
         self.decisions: list[bool] = []
@@ -98,6 +104,7 @@ class Walk:
         self.trace: list[TraceEntry] = []
         self.events: list[Event] = []
         self.probability: float | None = 1.0
+        self.first_src = pkt.src or 0  # a local sender's source as the kernel chose it
 
     # ------------------------------------------------------------------ plumbing
     def event(self, kind: str, message: str, **data: object) -> None:
@@ -141,7 +148,10 @@ class Walk:
             disposition, oif, reason = stop.disposition, None, stop.reason
         result = Result(disposition, oif, self.packet_fields(skb), reason)
         self.event("result", f"{disposition}: {reason}", disposition=disposition, oif=oif)
-        return PathOutcome(self.probability, tuple(self.choices), tuple(self.trace), tuple(self.events), result)
+        self.skb = skb
+        self.outcome = PathOutcome(self.probability, tuple(self.choices), tuple(self.trace), tuple(self.events),
+                                   result)
+        return self.outcome
 
     def make_skb(self) -> Skb:
         p = self.pkt
@@ -157,8 +167,11 @@ class Walk:
         return skb
 
     def packet_fields(self, skb: Skb) -> dict[str, object]:
-        return {"src": int_to_ip(skb.src), "dst": int_to_ip(skb.dst), "sport": skb.sport, "dport": skb.dport,
-                "mark": skb.mark}
+        out: dict[str, object] = {"src": int_to_ip(skb.src), "dst": int_to_ip(skb.dst), "sport": skb.sport,
+                                  "dport": skb.dport, "mark": skb.mark}
+        if skb.proto == IPPROTO_ICMP:
+            out["icmp_type"], out["icmp_code"], out["icmp_id"] = skb.icmp_type, skb.icmp_code, skb.icmp_id
+        return out
 
     def run_hook(self, hook: Hook, skb: Skb, in_dev: str | None, out_dev: str | None,
                  after_table: Callable[[str, Skb], None] | None = None) -> None:
@@ -209,6 +222,12 @@ class Walk:
         found = self.host.conntrack.find(skb_tuple(skb), skb.ct_zone)
         if found is not None:
             ct, is_reply = found
+            what = ""
+            if skb.proto == IPPROTO_TCP:
+                valid, what = tcp_packet(ct, skb, is_reply, self.host.conntrack)
+                if not valid:
+                    self.event("conntrack", f"INVALID: {what}", state="INVALID")
+                    return
             skb.ct = ct
             if is_reply:
                 skb.ctinfo = CtInfo.ESTABLISHED_REPLY
@@ -216,7 +235,7 @@ class Walk:
             else:
                 skb.ctinfo = CtInfo.ESTABLISHED if ct.status & IPS_SEEN_REPLY else CtInfo.NEW
             self.event("conntrack", f"belongs to a known connection ({'reply' if is_reply else 'original'} "
-                       f"direction): {skb.ctinfo.name}", state=skb.ctinfo.name)
+                       f"direction): {skb.ctinfo.name}" + (f"; {what}" if what else ""), state=skb.ctinfo.name)
             return
         loose = bool(self.host.sysctl_int("net.netfilter.nf_conntrack_tcp_loose", 1))
         ok, tcp_state, why = new_state_for(skb, loose)
@@ -329,6 +348,7 @@ class Walk:
                         "the packet never reaches OUTPUT")
         if not skb.src:
             skb.src = res.prefsrc or 0
+        self.first_src = skb.src
         dev, gw = self.follow_hop(res)
         state: dict[str, object] = {"route": res, "dev": dev, "gw": gw}
         self.run_hook_output(skb, state)

@@ -1,0 +1,126 @@
+"""A whole exchange through the host (shared/spec/flow-json.md): the first packet, the
+answers derived from what actually left the host, and later packets, each walked against
+the conntrack table the earlier ones left.
+
+Theory of operation
+-------------------
+* A reply is addressed to what the peer really saw: the previous packet's header as it
+  left the host (or was delivered), with addresses and ports swapped.
+* It enters where the previous packet left (its oif); the answer to a locally delivered
+  packet is sent by the host itself (the OUTPUT path, mark 0).  ``reply_iif`` overrides
+  where the responder's packets arrive, ``"none"`` says they never arrive.
+* Each packet follows its most probable path; the conntrack table that path leaves is
+  the one the next packet meets.  The exchange stops after a packet that is dropped,
+  rejected or unroutable, or that never arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pktpath.engine.conntrack import entry_json
+from pktpath.engine.path import Engine, Walk
+from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, TCP_ACK, TCP_SYN
+from pktpath.errors import UsageError
+from pktpath.model.addr import ip_to_int
+from pktpath.model.packet import Packet
+
+ICMP_ECHO_REPLY = {8: 0, 13: 14, 15: 16, 17: 18}
+STOPS = frozenset({"dropped", "rejected", "unroutable"})
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: str  # reply / original
+    tcp_flags: int | None = None
+    icmp_error: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowPacket:
+    step: int
+    role: str  # initiator / responder
+    packet: Packet
+    walk: Walk | None  # None when the packet never reached the host
+    conntrack: tuple[dict[str, object], ...]
+
+    @property
+    def disposition(self) -> str:
+        return self.walk.outcome.result.disposition if self.walk else "not-received"
+
+
+def parse_step(text: str) -> Step:
+    """``reply[:SPEC]`` / ``original[:SPEC]``, SPEC = TCP flags or ``icmp-TYPE/CODE``."""
+    from pktpath.cli.packet_args import parse_tcp_flags
+
+    kind, _, spec = text.partition(":")
+    if kind not in ("reply", "original"):
+        raise UsageError(f"--then {text}: expected reply[:SPEC] or original[:SPEC]")
+    if not spec:
+        return Step(kind)
+    if spec.startswith("icmp-"):
+        t, _, c = spec[5:].partition("/")
+        if not t.isdigit() or (c and not c.isdigit()):
+            raise UsageError(f"--then {text}: expected icmp-TYPE/CODE, e.g. icmp-3/3")
+        return Step(kind, icmp_error=(int(t), int(c or 0)))
+    return Step(kind, tcp_flags=parse_tcp_flags(spec))
+
+
+def run_flow(engine: Engine, first: Packet, steps: list[Step], reply_iif: str | None) -> list[FlowPacket]:
+    if reply_iif not in (None, "none") and engine.host.net.link(reply_iif) is None:
+        raise UsageError(f"--reply-iif {reply_iif}: no such interface in the snapshot")
+    out: list[FlowPacket] = []
+    pkt = first
+    role = "initiator"
+    for n in range(len(steps) + 1):
+        if n > 0:
+            step = steps[n - 1]
+            prev = out[-1]
+            assert prev.walk is not None
+            role = ("responder" if prev.role == "initiator" else "initiator") if step.kind == "reply" else "initiator"
+            if step.icmp_error is not None:
+                raise UsageError("ICMP errors in an exchange (--then reply:icmp-T/C) are not modelled yet")
+            pkt = _reply(prev, step) if step.kind == "reply" else _original(out[0], step)
+            if role == "responder" and reply_iif is not None and not pkt.local:
+                if reply_iif == "none":
+                    out.append(FlowPacket(n + 1, role, pkt, None, _table(engine)))
+                    break
+                pkt = replace(pkt, iif=reply_iif)
+        walk = engine.explore_walks(pkt)[0]
+        engine.host.conntrack = walk.host.conntrack
+        out.append(FlowPacket(n + 1, role, pkt, walk, _table(engine)))
+        if walk.outcome.result.disposition in STOPS:
+            break
+    return out
+
+
+def _table(engine: Engine) -> tuple[dict[str, object], ...]:
+    return tuple(entry_json(c) for c in engine.host.conntrack.conns)
+
+
+def _reply(prev: FlowPacket, step: Step) -> Packet:
+    assert prev.walk is not None
+    res = prev.walk.outcome.result
+    seen = res.packet  # as it left the host, or as it was delivered
+    local = res.disposition == "local"
+    p = prev.packet
+    flags = step.tcp_flags
+    if flags is None:
+        flags = TCP_SYN | TCP_ACK if p.proto == IPPROTO_TCP and p.tcp_flags & TCP_SYN and not p.tcp_flags & TCP_ACK \
+            else TCP_ACK
+    icmp: dict[str, object] = {}
+    if p.proto == IPPROTO_ICMP:
+        icmp = {"icmp_type": ICMP_ECHO_REPLY.get(p.icmp_type or 8, 0), "icmp_code": 0,
+                "icmp_id": seen.get("icmp_id", p.icmp_id)}
+    return Packet(
+        dst=ip_to_int(str(seen["src"])), src=ip_to_int(str(seen["dst"])),
+        iif=None if local else res.oif, proto=p.proto,
+        sport=seen["dport"], dport=seen["sport"],  # type: ignore[arg-type]
+        tcp_flags=flags, mark=0, ttl=64, **icmp)  # type: ignore[arg-type]
+
+
+def _original(first: FlowPacket, step: Step) -> Packet:
+    p = first.packet
+    if p.src is None and first.walk is not None:
+        p = replace(p, src=first.walk.first_src)
+    return replace(p, tcp_flags=step.tcp_flags if step.tcp_flags is not None else TCP_ACK)
