@@ -68,7 +68,7 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
     if fmt == "json":
         click.echo(json.dumps(trace_json(pkt, outcomes, snap.notes), indent=1))
     else:
-        render_trace(Console(highlight=False), pkt, outcomes, snap.notes)
+        render_trace(Console(highlight=False, soft_wrap=True), pkt, outcomes, snap.notes)
 
 
 @cli.command()
@@ -106,7 +106,7 @@ def flow(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str,
     if fmt == "json":
         click.echo(json.dumps(flow_json(packets), indent=1))
     else:
-        render_flow(Console(highlight=False), packets)
+        render_flow(Console(highlight=False, soft_wrap=True), packets)
 
 
 def _register_optional() -> None:

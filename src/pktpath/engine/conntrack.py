@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from pktpath.model.conntrack import CtEntry
 from pktpath.engine.skb import (
     IPPROTO_ICMP,
     IPPROTO_TCP,
@@ -264,3 +265,20 @@ def entry_json(ct: Conn) -> dict[str, object]:
     return {"proto": proto_name(ct.orig.proto), "state": ct.tcp_state if ct.orig.proto == IPPROTO_TCP else None,
             "orig": side(ct.orig), "reply": side(ct.reply), "flags": sorted(flags), "mark": ct.mark,
             "zone": ct.zone}
+
+
+def from_entry(e: CtEntry) -> Conn:
+    """A confirmed connection loaded from ``conntrack -L``: NAT bindings are read off its tuples."""
+    orig = Tuple(e.orig.src, e.orig.dst, e.proto, e.orig.sport, e.orig.dport)
+    reply = Tuple(e.reply.src, e.reply.dst, e.proto, e.reply.sport, e.reply.dport)
+    status = IPS_CONFIRMED | IPS_SRC_NAT_DONE | IPS_DST_NAT_DONE
+    if "UNREPLIED" not in e.flags:
+        status |= IPS_SEEN_REPLY
+    if "ASSURED" in e.flags:
+        status |= IPS_ASSURED
+    if (reply.src, reply.sport if e.proto != IPPROTO_ICMP else 0) != (orig.dst, orig.dport if e.proto != IPPROTO_ICMP else 0):
+        status |= IPS_DST_NAT
+    if (reply.dst, reply.dport if e.proto != IPPROTO_ICMP else 0) != (orig.src, orig.sport if e.proto != IPPROTO_ICMP else 0):
+        status |= IPS_SRC_NAT
+    return Conn(orig, reply, status, e.mark, e.zone, e.state, nat_done_src=True, nat_done_dst=True,
+                origin=str(e.origin) if e.origin else "conntrack.txt")

@@ -199,9 +199,9 @@ class Walk:
         if verdict is Verdict.ACCEPT:
             return
         if verdict is Verdict.DROP:
-            if skb.rejected_with:
-                raise _Stop("rejected", f"rejected in {where} with {skb.rejected_with}")
             last = self.trace[-1].id if self.trace else where
+            if skb.rejected_with:
+                raise _Stop("rejected", f"rejected by {last} with {skb.rejected_with}")
             why = "; ".join(n for n in skb.notes if "dropped" in n)
             raise _Stop("dropped", f"dropped by {last}" + (f" ({why})" if why else ""))
         if verdict is Verdict.QUEUE:
@@ -271,7 +271,7 @@ class Walk:
         before_src, before_dst, before_sport, before_dport = skb.src, skb.dst, skb.sport, skb.dport
         if nat_packet(skb, ct, hook) and (skb.src, skb.dst, skb.sport, skb.dport) != (
                 before_src, before_dst, before_sport, before_dport):
-            self.event("nat", f"{manip}NAT rewrite at {hook.name}: "
+            self.event("nat", f"{manip[0]}NAT applied at {hook.name}: "
                        f"{int_to_ip(before_src)}:{before_sport} -> {int_to_ip(before_dst)}:{before_dport} becomes "
                        f"{int_to_ip(skb.src)}:{skb.sport} -> {int_to_ip(skb.dst)}:{skb.dport}")
 

@@ -462,10 +462,14 @@ def fib_lookup(net: NetState, flow: Flow, scope: int = 0, ignore_linkstate: bool
     return _rules_walk(net, flow, scope, ignore_linkstate)
 
 
+def _local_tables(net: NetState) -> tuple[int, ...]:
+    """The local table: while tables are merged it shares main's trie."""
+    return (RT_TABLE_LOCAL,) if has_custom_rules(net) else (RT_TABLE_MAIN, RT_TABLE_LOCAL)
+
+
 def _local_table_lookup(net: NetState, addr: int) -> _TableResult:
     """A lookup in the local table (which shares main's trie while tables are merged)."""
-    tables = (RT_TABLE_LOCAL,) if has_custom_rules(net) else (RT_TABLE_MAIN, RT_TABLE_LOCAL)
-    return fib_table_lookup(net, tables, Flow(dst=addr))
+    return fib_table_lookup(net, _local_tables(net), Flow(dst=addr))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,8 +640,21 @@ def _select_hop(net: NetState, res: FibResult, oif: str | None) -> tuple[NextHop
     return (hops[0][0] if hops else found), (hops or ((found, 1.0),))
 
 
-def _uses_gateway(hop: NextHop | None) -> int | None:
-    return hop.gateway if hop is not None and hop.gateway else None
+def _uses_gateway(net: NetState, hop: NextHop | None) -> int | None:
+    """``rt_set_nexthop()``: the gateway is used only when the nexthop's scope is link.
+
+    ``fib_check_nh_v4_gw()`` gives an ``onlink`` hop scope link, any other the scope of the
+    route that resolved the gateway: host when the gateway is one of our addresses (its
+    ``local`` route), so such a "gateway" is never used."""
+    if hop is None or not hop.gateway:
+        return None
+    if "onlink" in hop.flags:
+        return hop.gateway
+    res = fib_table_lookup(net, _local_tables(net), Flow(dst=hop.gateway, oif=hop.dev),
+                           scope=RT_SCOPE_LINK, ignore_linkstate=True)
+    if res.error is None and res.route is not None and res.route.type == "local":
+        return None
+    return hop.gateway
 
 
 # ---------------------------------------------------------------------------------------------
@@ -783,7 +800,7 @@ def _mkroute_output(net: NetState, st: _OutState, ans: _Answer) -> RouteResult:
         return ans.fail("invalid-argument", "destination 0.0.0.0")
     if rtype == "broadcast":
         hop = None
-    gateway = _uses_gateway(hop)
+    gateway = _uses_gateway(net, hop)
     hops = st.hops or ((NextHop(dev=dev_out), 1.0),)
     via = f" via {int_to_ip(gateway)}" if gateway else ""
     src = f", source {int_to_ip(st.saddr)}" if st.saddr else ""
@@ -897,7 +914,7 @@ def _mkroute_input(net: NetState, link: Link, flow: Flow, res: FibResult, ans: _
     bad = fib_validate_source(net, flow, link, out, ans.steps)
     if bad:
         return ans.fail("invalid-argument", bad)
-    gateway = _uses_gateway(hop)
+    gateway = _uses_gateway(net, hop)
     via = f" via {int_to_ip(gateway)}" if gateway else ""
     assert res.route is not None
     return ans.ok(res.route.type, out, gateway, None, hops,
@@ -1059,7 +1076,7 @@ def route_alternatives(net: NetState, flow: Flow, result: RouteResult) -> tuple[
         prefsrc = result.prefsrc
         if flow.iif is None and not flow.src:
             prefsrc = fib_result_prefsrc(net, result.route, hop) or None
-        gateway = _uses_gateway(hop) if result.type == "unicast" else result.gateway
+        gateway = _uses_gateway(net, hop) if result.type == "unicast" else result.gateway
         out.append(replace(result, dev=hop.dev, gateway=gateway, prefsrc=prefsrc))
     return tuple(out)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pktpath.engine.conntrack import ConntrackTable
+from pktpath.engine.conntrack import ConntrackTable, from_entry
 from pktpath.engine.host import Host
 from pktpath.engine.path import Engine
 from pktpath.model.packet import Packet
@@ -24,7 +24,8 @@ def ruleset_needs_conntrack(ruleset: Ruleset) -> bool:
 
 
 def build_host(snap: HostSnapshot, conntrack: ConntrackTable | None = None) -> Host:
-    table = conntrack or ConntrackTable()
+    """The host ready to walk; its conntrack table holds the snapshot's ``conntrack.txt``."""
+    table = conntrack or ConntrackTable([from_entry(e) for e in snap.conntrack])
     enabled = ruleset_needs_conntrack(snap.ruleset) or bool(table.conns)
     return Host(snap.ruleset, snap.net, snap.ipsets, table, enabled)
 

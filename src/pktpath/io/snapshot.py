@@ -12,7 +12,7 @@ from pktpath.errors import ParseError, PktpathError
 from pktpath.model.net import NetState
 from pktpath.model.snapshot import HostSnapshot
 from pktpath.model.xtables import Ruleset
-from pktpath.parse import iptables_save
+from pktpath.parse import conntrack_list, iptables_save
 
 NOT_USED_YET = {
     "ip6tables-save.txt": "IPv6 is not modelled yet: ip6tables-save.txt is not used",
@@ -82,7 +82,9 @@ def load_snapshot(path: str | Path) -> HostSnapshot:
 
         ipsets = dict(ipset_save.parse(ipset_text, files.source("ipset-save.txt")))
     _check_sets(ruleset, ipsets)
-    return HostSnapshot(ruleset, net, ipsets, files.text("conntrack.txt") or "", str(path), tuple(notes))
+    ct_text = files.text("conntrack.txt")
+    conntrack = conntrack_list.parse(ct_text, files.source("conntrack.txt")) if ct_text else ()
+    return HostSnapshot(ruleset, net, ipsets, conntrack, str(path), tuple(notes))
 
 
 def _ruleset(files: SnapshotFiles) -> Ruleset:

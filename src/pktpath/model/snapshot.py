@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pktpath.model.conntrack import CtEntry
 from pktpath.model.net import NetState
 from pktpath.model.xtables import Ruleset
 
@@ -18,7 +19,7 @@ class HostSnapshot:
     ruleset: Ruleset
     net: NetState
     ipsets: Mapping[str, IpSet] = field(default_factory=dict)
-    conntrack_text: str = ""  # conntrack -L, loaded by the conntrack engine
+    conntrack: tuple[CtEntry, ...] = ()  # conntrack -L
     source: str = ""
     #: plain-words notes on what the snapshot holds but pktpath does not use (yet)
     notes: tuple[str, ...] = ()

@@ -32,6 +32,9 @@ def render_outcome(console: Console, o: PathOutcome) -> None:
         else:
             line.append(ev.message, style=STYLE.get(ev.kind, ""))
         console.print(line)
+        if ev.kind == "route":
+            for step in ev.data.get("steps") or ():
+                console.print(Text(f"      {step}", style="dim"))
     r = o.result
     verdict = Text("=> ")
     verdict.append(r.disposition.upper(), style="bold " + DISPOSITION_STYLE.get(r.disposition, ""))
