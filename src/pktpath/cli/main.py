@@ -49,10 +49,11 @@ def cli() -> None:
 @click.option("--mac-src", help="Ethernet source address of an arriving packet")
 @click.option("--uid", help="uid of the sending process (--local)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lenient", is_flag=True, help="load rules pktpath cannot read as uncertain (both outcomes)")
 def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str,
           sport: str | None, dport: str | None, icmp_type: str | None, icmp_id: str | None,
           tcp_flags: str | None, mark: str | None, ttl: str | None, length: str | None,
-          mac_src: str | None, uid: str | None, fmt: str) -> None:
+          mac_src: str | None, uid: str | None, fmt: str, lenient: bool) -> None:
     """Trace one packet through SNAPSHOT (a directory or .tar.gz)."""
     from pktpath.cli.packet_args import build_packet
     from pktpath.engine.simulate import simulate
@@ -60,7 +61,7 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
     from pktpath.trace.render_json import trace_json
     from pktpath.trace.render_text import render_trace
 
-    snap = load_snapshot(snapshot)
+    snap = load_snapshot(snapshot, lenient)
     pkt = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport,
                        dport=dport, icmp_type=icmp_type, tcp_flags=tcp_flags, mark=mark, ttl=ttl,
                        length=length, mac_src=mac_src, uid=uid, icmp_id=icmp_id)
@@ -86,9 +87,10 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
 @click.option("--then", "then", multiple=True, help="one more packet: reply[:SPEC] or original[:SPEC]")
 @click.option("--reply-iif", help="where the responder's packets arrive, or 'none'")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lenient", is_flag=True, help="load rules pktpath cannot read as uncertain (both outcomes)")
 def flow(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str, sport: str | None,
          dport: str | None, icmp_type: str | None, icmp_id: str | None, mark: str | None, then: tuple[str, ...],
-         reply_iif: str | None, fmt: str) -> None:
+         reply_iif: str | None, fmt: str, lenient: bool) -> None:
     """Trace a whole exchange: packet 1, the answers, and the packets after them."""
     from pktpath.cli.packet_args import build_packet
     from pktpath.engine.flow import parse_step, run_flow
@@ -97,7 +99,7 @@ def flow(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str,
     from pktpath.io.snapshot import load_snapshot
     from pktpath.trace.render_flow import flow_json, render_flow
 
-    snap = load_snapshot(snapshot)
+    snap = load_snapshot(snapshot, lenient)
     first = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport, dport=dport,
                          icmp_type=icmp_type, tcp_flags=None, mark=mark, ttl=None, length=None, mac_src=None,
                          uid=None, icmp_id=icmp_id)

@@ -70,10 +70,12 @@ class SnapshotFiles:
             raise PktpathError(f"{self.files[name]}: cannot read ({e.strerror})") from None
 
 
-def load_snapshot(path: str | Path) -> HostSnapshot:
+def load_snapshot(path: str | Path, lenient: bool = False) -> HostSnapshot:
+    """Load every file the snapshot has.  ``lenient``: rules pktpath cannot read are kept
+    as uncertain rules (both outcomes followed) and listed in the notes."""
     files = SnapshotFiles(Path(path))
     notes = [msg for name, msg in NOT_USED_YET.items() if files.has(name)]
-    ruleset = _ruleset(files)
+    ruleset = _ruleset(files, lenient, notes)
     net = load_net_state(files)
     ipsets = {}
     ipset_text = files.text("ipset-save.txt")
@@ -87,14 +89,14 @@ def load_snapshot(path: str | Path) -> HostSnapshot:
     return HostSnapshot(ruleset, net, ipsets, conntrack, str(path), tuple(notes))
 
 
-def _ruleset(files: SnapshotFiles) -> Ruleset:
+def _ruleset(files: SnapshotFiles, lenient: bool = False, notes: list[str] | None = None) -> Ruleset:
     text = files.text("iptables-save.txt")
     if text is None:
         if files.has("nft-ruleset.json"):
             raise PktpathError(f"{files.path}: only nft-ruleset.json is present; nftables rulesets are not "
                                "modelled yet (give iptables-save.txt)")
         raise PktpathError(f"{files.path}: no iptables-save.txt (required, see the snapshot format)")
-    return iptables_save.parse(text, files.source("iptables-save.txt"))
+    return iptables_save.parse(text, files.source("iptables-save.txt"), lenient, notes)
 
 
 def load_net_state(files: SnapshotFiles) -> NetState:

@@ -73,9 +73,18 @@ class _TableDraft:
     chains: dict[str, _ChainDraft] = field(default_factory=dict)
 
 
-def parse(text: str, source: str = "iptables-save.txt") -> Ruleset:
-    """Parse a whole dump.  Raises ParseError naming ``source:line``."""
-    return _Parser(text, source).run()
+def parse(text: str, source: str = "iptables-save.txt", lenient: bool = False,
+          warnings: list[str] | None = None) -> Ruleset:
+    """Parse a whole dump.  Raises ParseError naming ``source:line``.
+
+    With ``lenient`` a rule that cannot be read is kept as an uncertain rule and a warning
+    naming it is appended to ``warnings``."""
+    parser = _Parser(text, source)
+    parser.lenient = lenient
+    result = parser.run()
+    if warnings is not None:
+        warnings.extend(parser.warnings)
+    return result
 
 
 class _Parser:
@@ -86,6 +95,8 @@ class _Parser:
         self.current: _TableDraft | None = None
         self.backend: str | None = None
         self.s_format = False  # iptables -S lines outside any *table
+        self.lenient = False
+        self.warnings: list[str] = []
 
     def err(self, lineno: int, line: str, msg: str, col: int = 0) -> ParseError:
         return ParseError(self.source, lineno, msg, line, col)
@@ -212,8 +223,29 @@ class _Parser:
             raise self.err(lineno, line, f"chain '{chain_name}' does not exist in table '{table.name}' "
                            "(declare it with ':NAME - [0:0]' or '-N NAME' first)", words[1].col)
         rule_text = line[words[0].col - 1:] if counters is not None else line
-        for rule in self.rules(table.name, chain_name, words[2:], loc, rule_text, counters):
-            chain.rules.append(rule)
+        try:
+            rules = self.rules(table.name, chain_name, words[2:], loc, rule_text, counters)
+        except ParseError as e:
+            if not self.lenient:
+                raise
+            rules = [self.unparsed_rule(words[2:], loc, rule_text, e)]
+        chain.rules.extend(rules)
+
+    def unparsed_rule(self, words: Sequence[Token], loc: SourceLoc, text: str, err: ParseError) -> Rule:
+        """--lenient: keep the rule, its outcome unknown; keep its jump when that is readable."""
+        from pktpath.ext.unparsed import UnparsedRule
+
+        self.warnings.append(f"{loc}: rule not understood, treated as uncertain: {err.msg}")
+        target: AnyTarget = NoTarget()
+        for i, w in enumerate(words[:-1]):
+            if w.text in ("-j", "--jump", "-g", "--goto"):
+                name = words[i + 1].text
+                goto = w.text in ("-g", "--goto")
+                if name in STANDARD_VERDICTS and not goto:
+                    target = StandardTarget(STANDARD_VERDICTS[name])
+                elif name not in TARGETS:
+                    target = JumpTarget(name, goto)
+        return Rule(IpHeaderMatch(), (UnparsedRule(err.msg),), target, text, loc)
 
     # ------------------------------------------------------------ one rule
     def rules(self, table: str, chain: str, words: Sequence[Token], loc: SourceLoc, text: str,
@@ -297,9 +329,8 @@ class _Parser:
                 name_tok = arg(i + 1)
                 spec = MATCHES.get(name_tok.text)
                 if spec is None:
-                    raise ctx.unsupported(f"unknown match '-m {name_tok.text}' (pktpath knows: "
-                                          + ", ".join(sorted({s.name for s in MATCHES.values()})) + ")",
-                                          name_tok.col)
+                    raise ctx.unsupported(f"unknown match '-m {name_tok.text}': not an extension pktpath models "
+                                          "(--lenient loads the rule as uncertain)", name_tok.col)
                 modules.append((spec, [], name_tok.col, False))
                 i += 2
                 continue
