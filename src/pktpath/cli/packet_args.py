@@ -82,6 +82,6 @@ def build_packet(net: NetState, *, iif: str | None, local: bool, src: str | None
     return Packet(
         dst=parse_addr(dst, "--dst"), src=parse_addr(src, "--src") if src else None, iif=iif, proto=p,
         tcp_flags=flags, mark=parse_number(mark, "--mark") or 0,
-        ttl=parse_number(ttl, "--ttl", 255) if ttl is not None else 64,
+        ttl=parse_number(ttl, "--ttl", 255) or 0 if ttl is not None else 64,
         length=parse_number(length, "--length", 65535), mac_src=mac_src.lower() if mac_src else None,
         uid=parse_number(uid, "--uid") or 0, **kw)  # type: ignore[arg-type]

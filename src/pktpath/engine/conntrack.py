@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from pktpath.model.conntrack import CtEntry
 from pktpath.engine.skb import (
     IPPROTO_ICMP,
     IPPROTO_TCP,
@@ -32,6 +31,7 @@ from pktpath.engine.skb import (
     CtInfo,
     Skb,
 )
+from pktpath.model.conntrack import CtEntry
 
 # IPS_* status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
 IPS_EXPECTED = 1 << 0
@@ -276,9 +276,10 @@ def from_entry(e: CtEntry) -> Conn:
         status |= IPS_SEEN_REPLY
     if "ASSURED" in e.flags:
         status |= IPS_ASSURED
-    if (reply.src, reply.sport if e.proto != IPPROTO_ICMP else 0) != (orig.dst, orig.dport if e.proto != IPPROTO_ICMP else 0):
+    ports = e.proto != IPPROTO_ICMP
+    if (reply.src, reply.sport if ports else 0) != (orig.dst, orig.dport if ports else 0):
         status |= IPS_DST_NAT
-    if (reply.dst, reply.dport if e.proto != IPPROTO_ICMP else 0) != (orig.src, orig.sport if e.proto != IPPROTO_ICMP else 0):
+    if (reply.dst, reply.dport if ports else 0) != (orig.src, orig.sport if ports else 0):
         status |= IPS_SRC_NAT
     return Conn(orig, reply, status, e.mark, e.zone, e.state, nat_done_src=True, nat_done_dst=True,
                 origin=str(e.origin) if e.origin else "conntrack.txt")

@@ -115,7 +115,7 @@ def _reply(prev: FlowPacket, step: Step) -> Packet:
     return Packet(
         dst=ip_to_int(str(seen["src"])), src=ip_to_int(str(seen["dst"])),
         iif=None if local else res.oif, proto=p.proto,
-        sport=seen["dport"], dport=seen["sport"],  # type: ignore[arg-type]
+        sport=seen["dport"], dport=seen["sport"],
         tcp_flags=flags, mark=0, ttl=64, **icmp)  # type: ignore[arg-type]
 
 

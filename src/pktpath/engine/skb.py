@@ -105,7 +105,7 @@ class Skb:
     notes: list[str] = field(default_factory=list)
 
     def copy(self) -> Skb:
-        return Skb(**{f: getattr(self, f) for f in self.__slots__})  # type: ignore[attr-defined]
+        return Skb(**{f: getattr(self, f) for f in self.__slots__})
 
 
 @dataclass(slots=True)

@@ -46,14 +46,18 @@ class AddrtypeMatch(Match):
     def render(self) -> str:
         out = ["-m addrtype"]
         if self.src_types:
-            out.append(("! " if self.inv_src else "") + "--src-type " + ",".join(t for t in TYPES if t in self.src_types))
+            out.append(("! " if self.inv_src else "") + "--src-type " + _render(self.src_types))
         if self.dst_types:
-            out.append(("! " if self.inv_dst else "") + "--dst-type " + ",".join(t for t in TYPES if t in self.dst_types))
+            out.append(("! " if self.inv_dst else "") + "--dst-type " + _render(self.dst_types))
         if self.limit_in:
             out.append("--limit-iface-in")
         if self.limit_out:
             out.append("--limit-iface-out")
         return " ".join(out)
+
+
+def _render(types: frozenset[str]) -> str:
+    return ",".join(t for t in TYPES if t in types)
 
 
 def _types(text: str, ctx: ParseCtx) -> frozenset[str]:

@@ -30,10 +30,14 @@ class IprangeMatch(Match):
     def render(self) -> str:
         out = ["-m iprange"]
         if self.src:
-            out.append(("! " if self.inv_src else "") + f"--src-range {int_to_ip(self.src[0])}-{int_to_ip(self.src[1])}")
+            out.append(("! " if self.inv_src else "") + f"--src-range {_text(self.src)}")
         if self.dst:
-            out.append(("! " if self.inv_dst else "") + f"--dst-range {int_to_ip(self.dst[0])}-{int_to_ip(self.dst[1])}")
+            out.append(("! " if self.inv_dst else "") + f"--dst-range {_text(self.dst)}")
         return " ".join(out)
+
+
+def _text(r: tuple[int, int]) -> str:
+    return f"{int_to_ip(r[0])}-{int_to_ip(r[1])}"
 
 
 def _range(text: str, ctx: ParseCtx) -> tuple[int, int]:

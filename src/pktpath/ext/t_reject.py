@@ -42,7 +42,8 @@ def parse_reject(opts: Sequence[Opt], ctx: ParseCtx) -> RejectTarget:
         return RejectTarget()
     kind = opts[-1].args[0]
     if kind not in REJECT_TYPES:
-        raise ctx.error(f"unknown --reject-with {kind!r}, expected one of " + ", ".join(sorted(set(REJECT_TYPES.values()))))
+        known = ", ".join(sorted(set(REJECT_TYPES.values())))
+        raise ctx.error(f"unknown --reject-with {kind!r}, expected one of {known}")
     full = REJECT_TYPES[kind]
     if full == "tcp-reset" and (ctx.proto != IPPROTO_TCP or ctx.inv_proto):
         raise ctx.error("--reject-with tcp-reset needs -p tcp (the kernel refuses it otherwise)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from pktpath.errors import ParseError, PktpathError
@@ -121,7 +122,7 @@ def load_net_state(files: SnapshotFiles) -> NetState:
     return NetState(**kw)  # type: ignore[arg-type]
 
 
-def _check_sets(ruleset: Ruleset, ipsets: dict[str, object]) -> None:
+def _check_sets(ruleset: Ruleset, ipsets: Mapping[str, object]) -> None:
     for table in ruleset.tables.values():
         for chain in table.chains.values():
             for rule in chain.rules:

@@ -58,5 +58,6 @@ def render_trace(console: Console, pkt: Packet, outcomes: list[PathOutcome], not
         prob = "unknown likelihood" if o.probability is None else f"probability {o.probability:.4g}"
         console.print(Text(f"\n--- path {i} ({prob}) ---", style="bold"))
         for c in o.choices:
-            console.print(Text(f"  choice: {c.id} {'matched' if c.matched else 'did not match'} ({c.why})", style="yellow"))
+            outcome = "matched" if c.matched else "did not match"
+            console.print(Text(f"  choice: {c.id} {outcome} ({c.why})", style="yellow"))
         render_outcome(console, o)
