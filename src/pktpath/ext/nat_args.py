@@ -20,6 +20,8 @@ def parse_ports(text: str, ctx: ParseCtx, what: str) -> tuple[int, int]:
 
 
 def parse_nat_range(text: str, ctx: ParseCtx, what: str, ports_allowed: bool) -> NatRange:
+    if text.count(":") > 1 or text.startswith("["):
+        raise ctx.unsupported(f"{what}: {text!r} is an IPv6 address: IPv6 NAT is not modelled yet")
     addr_text, sep, port_text = text.partition(":")
     lo = hi = None
     if addr_text:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pktpath.ext  # noqa: F401  (registers every extension)
-from pktpath.errors import ParseError, SourceLoc, UnsupportedFeature
 from pktpath.engine.skb import PROTO_NAMES
+from pktpath.errors import ParseError, SourceLoc, UnsupportedFeature
 from pktpath.ext.registry import MATCHES, TARGETS, ExtSpec, Opt, ParseCtx
 from pktpath.model.addr import Prefix
 from pktpath.model.xtables import (
@@ -33,7 +33,7 @@ from pktpath.model.xtables import (
     Verdict,
 )
 from pktpath.parse.ruleset_checks import check_table
-from pktpath.parse.tokens import Token, UnterminatedQuote, split_words
+from pktpath.parse.tokens import Token, UnterminatedQuote, quote_word, split_words
 
 STANDARD_VERDICTS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE,
                      "RETURN": Verdict.RETURN}
@@ -53,6 +53,9 @@ BUILTIN_OPTS = {
     "-c": "counters", "--set-counters": "counters",
     "-4": "ipv4", "--ipv4": "ipv4", "-6": "ipv6", "--ipv6": "ipv6",
 }
+COMMANDS = ("-A ", "--append ", "-I ", "--insert ", "-D ", "--delete ", "-R ", "--replace ", "-P ", "--policy ",
+            "-N ", "--new-chain ", "-X", "--delete-chain", "-F", "--flush", "-E ", "--rename-chain ", "-Z",
+            "--zero")
 IMPLICIT_PROTO_MATCH = {6: "tcp", 17: "udp", 1: "icmp", 132: "sctp", 33: "dccp", 136: "udplite"}
 COUNTERS_RE = re.compile(r"^\[(\d+):(\d+)\]$")
 IFNAMSIZ = 16
@@ -120,8 +123,7 @@ class _Parser:
                 self.current = None
             elif line.startswith(":"):
                 self.chain_decl(lineno, line)
-            elif line.startswith(("-P ", "-N ", "--new-chain ", "--policy ")) or line.startswith("-A ") or \
-                    line.startswith("--append ") or (line.startswith("[") and " -A " in line):
+            elif line.startswith(COMMANDS) or (line.startswith("[") and " -A " in line):
                 self.command(lineno, line)
             else:
                 raise self.err(lineno, line, "expected '*TABLE', ':CHAIN POLICY [p:b]', '-A CHAIN ...', "
@@ -214,6 +216,9 @@ class _Parser:
                 raise self.err(lineno, line, "expected '-N CHAIN'")
             self.new_chain(lineno, line, words[1].text, loc)
             return
+        if cmd in ("-X", "--delete-chain", "-F", "--flush", "-Z", "--zero", "-E", "--rename-chain"):
+            self.chain_command(table, cmd, words, lineno, line)
+            return
         # -A CHAIN rule...
         if len(words) < 2:
             raise self.err(lineno, line, "expected '-A CHAIN' and a rule")
@@ -222,14 +227,64 @@ class _Parser:
         if chain is None:
             raise self.err(lineno, line, f"chain '{chain_name}' does not exist in table '{table.name}' "
                            "(declare it with ':NAME - [0:0]' or '-N NAME' first)", words[1].col)
+        position = None  # -I/-R/-D take an optional 1-based rule number
+        rest = words[2:]
+        if cmd not in ("-A", "--append") and rest and rest[0].text.isdigit():
+            position = int(rest[0].text)
+            rest = rest[1:]
+            if not 1 <= position <= len(chain.rules) + (1 if cmd in ("-I", "--insert") else 0):
+                raise self.err(lineno, line, f"rule number {position} is out of range for chain {chain_name} "
+                               f"({len(chain.rules)} rules)", words[2].col)
+        if cmd in ("-D", "--delete") and position is not None:
+            del chain.rules[position - 1]
+            return
         rule_text = line[words[0].col - 1:] if counters is not None else line
+        if cmd not in ("-A", "--append"):
+            rule_text = " ".join(["-A", chain_name, *(w.text if not w.quoted else quote_word(w.text) for w in rest)])
         try:
-            rules = self.rules(table.name, chain_name, words[2:], loc, rule_text, counters)
+            rules = self.rules(table.name, chain_name, rest, loc, rule_text, counters)
         except ParseError as e:
             if not self.lenient:
                 raise
-            rules = [self.unparsed_rule(words[2:], loc, rule_text, e)]
-        chain.rules.extend(rules)
+            rules = [self.unparsed_rule(rest, loc, rule_text, e)]
+        if cmd in ("-A", "--append"):
+            chain.rules.extend(rules)
+        elif cmd in ("-I", "--insert"):
+            at = (position or 1) - 1
+            chain.rules[at:at] = rules
+        elif cmd in ("-R", "--replace"):
+            if position is None or len(rules) != 1:
+                raise self.err(lineno, line, "expected '-R CHAIN NUMBER rule' with one address per option")
+            chain.rules[position - 1] = rules[0]
+        else:  # -D with a rule: delete the first rule that is the same
+            for i, old in enumerate(chain.rules):
+                if old == rules[0]:
+                    del chain.rules[i]
+                    break
+            else:
+                raise self.err(lineno, line, "-D: no such rule in the chain (iptables: 'Bad rule')")
+
+    def chain_command(self, table: _TableDraft, cmd: str, words: Sequence[Token], lineno: int, line: str) -> None:
+        """-F/-X/-Z/-E, as iptables-restore applies them."""
+        names = [w.text for w in words[1:]]
+        if cmd in ("-Z", "--zero"):
+            return
+        if cmd in ("-E", "--rename-chain"):
+            if len(names) != 2 or names[0] not in table.chains or table.chains[names[0]].policy is not None:
+                raise self.err(lineno, line, "expected '-E OLD-USER-CHAIN NEW-NAME'")
+            old = table.chains.pop(names[0])
+            table.chains[names[1]] = _ChainDraft(names[1], None, old.origin, old.rules)
+            return
+        targets = names or list(table.chains)
+        for name in targets:
+            if name not in table.chains:
+                raise self.err(lineno, line, f"chain '{name}' does not exist in table '{table.name}'")
+            if cmd in ("-F", "--flush"):
+                table.chains[name].rules.clear()
+            elif table.chains[name].policy is None:
+                del table.chains[name]
+            elif names:
+                raise self.err(lineno, line, f"cannot delete built-in chain {name}")
 
     def unparsed_rule(self, words: Sequence[Token], loc: SourceLoc, text: str, err: ParseError) -> Rule:
         """--lenient: keep the rule, its outcome unknown; keep its jump when that is readable."""
@@ -458,6 +513,9 @@ class _Parser:
 
     @staticmethod
     def prefix(text: str, ctx: ParseCtx) -> Prefix:
+        if ":" in text:
+            raise ctx.unsupported(f"{text!r} is an IPv6 address: this looks like an ip6tables dump, and IPv6 "
+                                  "is not modelled yet (give the IPv4 iptables-save output)")
         try:
             return Prefix.parse(text)
         except ValueError:
