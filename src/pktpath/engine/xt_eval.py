@@ -18,6 +18,7 @@ decide (``Uncertain``) is handed to ``decide``, which picks the branch to follow
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,43 @@ class Row:
     tail: bool = False
 
 
+IndexKey = tuple[int | None, int, int | None]  # (exact dst, proto, exact dport)
+MIN_RUN = 8  # shorter runs are walked row by row
+
+
+@dataclass(slots=True)
+class IndexedRun:
+    """Consecutive rows that each require an exact protocol plus an exact destination and/or
+    destination port (kube-proxy's KUBE-SERVICES and KUBE-NODEPORTS).  Rows whose key cannot
+    match the packet cannot match it at all, so the walk skips straight to the next row
+    that can; every candidate is still evaluated in full and in order."""
+
+    start: int
+    end: int  # first row after the run
+    buckets: dict[IndexKey, list[int]] = field(default_factory=dict)
+    cache: dict[tuple[int, int, int | None], list[int]] = field(default_factory=dict)
+
+    def candidates(self, skb: Skb) -> list[int]:
+        key = (skb.dst, skb.proto, skb.dport)
+        hit = self.cache.get(key)
+        if hit is None:
+            found: list[int] = []
+            for k in ((skb.dst, skb.proto, skb.dport), (skb.dst, skb.proto, None), (None, skb.proto, skb.dport)):
+                if k[2] is None and k[0] is None:
+                    continue
+                found.extend(self.buckets.get(k, ()))
+            hit = sorted(set(found))
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
+
+    def next_row(self, pc: int, skb: Skb) -> int:
+        cands = self.candidates(skb)
+        i = bisect_left(cands, pc)
+        return cands[i] if i < len(cands) else self.end
+
+
 @dataclass(slots=True)
 class TableImage:
     name: str
@@ -52,6 +90,7 @@ class TableImage:
     underflow: dict[str, int] = field(default_factory=dict)
     policy: dict[str, Verdict] = field(default_factory=dict)
     stacksize: int = 0
+    run_at: list[IndexedRun | None] = field(default_factory=list)  # the run each row belongs to
 
 
 def is_unconditional_verdict(rule: Rule) -> bool:
@@ -59,7 +98,7 @@ def is_unconditional_verdict(rule: Rule) -> bool:
     return (not rule.matches and rule.ip.unconditional and isinstance(rule.target, StandardTarget))
 
 
-def compile_table(table: Table) -> TableImage:
+def compile_table(table: Table, index: bool = True) -> TableImage:
     img = TableImage(table.name)
     for chain in table.chains.values():
         img.chain_start[chain.name] = len(img.rows)
@@ -75,7 +114,48 @@ def compile_table(table: Table) -> TableImage:
             img.policy[chain.name] = chain.policy
         else:
             img.stacksize += 1
+    if index:
+        img.run_at = build_runs(img.rows)
     return img
+
+
+def index_key(rule: Rule) -> IndexKey | None:
+    """The exact (dst, proto, dport) a rule requires, when it requires enough of them."""
+    ip = rule.ip
+    if not ip.proto or ip.inv_proto:
+        return None
+    dst = ip.dst.addr if ip.dst.mask == 0xFFFFFFFF and not ip.inv_dst else None
+    dport = None
+    for m in rule.matches:
+        if m.name in ("tcp", "udp") and m.name == {6: "tcp", 17: "udp"}.get(ip.proto):
+            rng = getattr(m, "dport", None)
+            if rng is not None and rng[0] == rng[1] and not getattr(m, "inv_dport", False):
+                dport = rng[0]
+    if dst is None and dport is None:
+        return None
+    return dst, ip.proto, dport
+
+
+def build_runs(rows: list[Row]) -> list[IndexedRun | None]:
+    run_at: list[IndexedRun | None] = [None] * len(rows)
+    i = 0
+    while i < len(rows):
+        j = i
+        keys: list[IndexKey] = []
+        while j < len(rows) and rows[j].rule is not None:
+            key = index_key(rows[j].rule)  # type: ignore[arg-type]
+            if key is None:
+                break
+            keys.append(key)
+            j += 1
+        if j - i >= MIN_RUN:
+            run = IndexedRun(i, j)
+            for n, key in enumerate(keys):
+                run.buckets.setdefault(key, []).append(i + n)
+            for n in range(i, j):
+                run_at[n] = run
+        i = max(j, i + 1)
+    return run_at
 
 
 def iface_match(rule_if: str, dev: str | None, invert: bool) -> bool:
@@ -127,9 +207,15 @@ def do_table(img: TableImage, hook_chain: str, skb: Skb, par: XtParams, decide: 
              on_match: OnMatch) -> Verdict:
     """Walk one table for one hook; returns ACCEPT, DROP, QUEUE or STOLEN."""
     rows = img.rows
+    run_at = img.run_at
     pc = img.chain_start[hook_chain]
     stack: list[int] = []
     while True:
+        run = run_at[pc] if run_at else None
+        if run is not None:
+            pc = run.next_row(pc, skb)  # rows skipped here cannot match this packet
+            if pc == run.end:
+                continue
         row = rows[pc]
         rule = row.rule
         if rule is not None and not rule_matches(rule, row.label, skb, par, decide):
