@@ -111,6 +111,57 @@ def flow(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str,
         render_flow(Console(highlight=False, soft_wrap=True), packets)
 
 
+@cli.command()
+@click.argument("snapshot", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def chains(snapshot: str, fmt: str) -> None:
+    """The jump graph per table, with empty chains, chains no hook reaches and rules that never match."""
+    from dataclasses import asdict
+
+    from pktpath.io.snapshot import load_snapshot
+    from pktpath.lint.chains import chain_graph, shadowed_rules
+
+    snap = load_snapshot(snapshot)
+    graph, shadowed = chain_graph(snap.ruleset), shadowed_rules(snap.ruleset)
+    if fmt == "json":
+        click.echo(json.dumps({"chains": [asdict(c) for c in graph], "shadowed": [asdict(s) for s in shadowed]},
+                              indent=1))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for table in snap.ruleset.tables:
+        console.print(f"[bold]*{table}[/bold]")
+        for c in (c for c in graph if c.table == table):
+            flags = [w for w, on in (("empty", c.empty), ("UNREACHABLE: no hook reaches it", c.unreachable)) if on]
+            head = f"  {c.name}" + (" (built-in)" if c.builtin else f" <- {', '.join(c.callers) or 'nobody'}")
+            console.print(head + f"  [{c.rules} rules]" + (f"  [yellow]{'; '.join(flags)}[/yellow]" if flags else ""))
+            for callee in c.calls:
+                console.print(f"      -> {callee}")
+    for s in shadowed:
+        console.print(f"[yellow]never matches:[/yellow] {s.table}:{s.chain}:rule:{s.number} ({s.origin}) -- rule "
+                      f"{s.by} of the same chain already decides every packet it would match\n    {s.rule}")
+
+
+@cli.command()
+@click.argument("snapshot", type=click.Path())
+@click.argument("rule_ref")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(snapshot: str, rule_ref: str, fmt: str) -> None:
+    """One rule in plain words.  RULE_REF: TABLE:CHAIN:N (filter:INPUT:3) or FILE:LINE."""
+    from dataclasses import asdict
+
+    from pktpath.io.snapshot import load_snapshot
+    from pktpath.lint.explain import explain_rule
+
+    e = explain_rule(load_snapshot(snapshot).ruleset, rule_ref)
+    if fmt == "json":
+        click.echo(json.dumps(asdict(e), indent=1))
+        return
+    click.echo(f"{e.ref}  ({e.origin})\n  {e.rule}")
+    click.echo("matches packets with:\n" + "".join(f"  - {m}\n" for m in e.matches), nl=False)
+    click.echo(f"then it {e.action}")
+    click.echo("reached from: " + "; ".join(e.reached_from))
+
+
 def _register_optional() -> None:
     try:
         from pktpath.cli.route_cmd import add_route_command

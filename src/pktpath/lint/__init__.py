@@ -1,0 +1,1 @@
+"""Consumers of the model that judge a ruleset: chain graph, shadowed rules, explanations."""
