@@ -10,7 +10,7 @@ import sys
 
 from pktpath.sandbox.hostlog import ALL_NETNS
 
-TOOLS = ("ip", "nsenter", "unshare", "iptables-legacy-restore", "iptables-legacy-save")
+TOOLS = ("ip", "nsenter", "unshare", "iptables-legacy", "iptables-legacy-restore", "iptables-legacy-save")
 
 
 def sandbox_available() -> tuple[bool, str]:

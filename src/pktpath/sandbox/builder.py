@@ -27,7 +27,7 @@ from pktpath.sandbox.commands import (
     sysctl_phases,
 )
 from pktpath.sandbox.errors import SandboxError
-from pktpath.sandbox.netns import NetNS
+from pktpath.sandbox.netns import NetNS, run
 from pktpath.sandbox.ruleset import Table, TraceInsertion, parse_save, with_trace
 from pktpath.sandbox.snapshot import Snapshot
 
@@ -60,7 +60,8 @@ class Host:
     ifaces: dict[str, Iface] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     insertion: TraceInsertion = TraceInsertion(False, frozenset())
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the snapshot was not reproduced exactly
+    notes: list[str] = field(default_factory=list)  # known differences by design
 
 
 def write_sysctls(ns: NetNS, items: list[tuple[str, str]]) -> list[str]:
@@ -95,31 +96,39 @@ def _make_iface(host: Host, link: Mapping[str, Any], index: int, peer_mac: str |
     mac = _mac(link, f"02:70:6b:00:{index // 256:02x}:{index % 256:02x}")
     pmac = peer_mac or f"02:70:6b:01:{index // 256:02x}:{index % 256:02x}"
     mtu = ["mtu", str(min(int(link["mtu"]), 65535))] if "mtu" in link else []
-    host.ns.ip("link", "add", name, "address", mac, *mtu, "type", "veth",
+    host.ns.ip("link", "add", "name", name, "address", mac, *mtu, "type", "veth",
                "peer", "name", PEER_IFNAME, "netns", peer.name, "address", pmac, *mtu)
     if "NOARP" in flags:
-        host.ns.ip("link", "set", name, "arp", "off")
+        host.ns.ip("link", "set", "dev", name, "arp", "off")
     carrier = "LOWER_UP" in flags or ("NO-CARRIER" not in flags and link.get("operstate") != "DOWN")
-    peer.ip("link", "set", "lo", "up")
-    if carrier:
-        peer.ip("link", "set", PEER_IFNAME, "up")
-    peer.ip("route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "local")
+    peer_setup = ["link set dev lo up", "route add local 0.0.0.0/0 dev lo table local"]
+    if carrier:  # no carrier on the host end while the peer end is down
+        peer_setup.append(f"link set dev {PEER_IFNAME} up")
+    peer.ip("-batch", "-", input="\n".join(peer_setup) + "\n")
     return Iface(name, mac, peer, pmac, "UP" in flags, carrier)
 
 
+def _operstate(ns: NetNS, ifname: str) -> str:
+    links = _dump(ns, "link", "show", "dev", ifname)
+    return str(links[0].get("operstate", "")) if links else ""
+
+
 def _wait_links(host: Host) -> None:
-    """A just-raised veth drops what is sent on it until its qdisc is live: wait for UP."""
-    want = {i.name for i in host.ifaces.values() if i.carrier}
+    """A just-raised veth drops what is sent on it until its qdisc is live: wait for UP.
+
+    Both ends matter: the peer end sends the injected frames and the ARP replies that let
+    forwarded packets leave.
+    """
+    pending = [(ns, name) for i in host.ifaces.values() if i.carrier
+               for ns, name in ((host.ns, i.name), (i.peer, PEER_IFNAME))]
     deadline = time.monotonic() + LINK_WAIT
-    while True:
-        links = json.loads(host.ns.ip("-j", "link", "show").stdout or "[]")
-        up = {link["ifname"] for link in links if link.get("operstate") == "UP"}
-        if want <= up:
+    while pending:
+        pending = [(ns, name) for ns, name in pending if _operstate(ns, name) != "UP"]
+        if pending and time.monotonic() > deadline:
+            host.warnings.append(f"links not up after {LINK_WAIT}s: {[f'{ns.name}/{n}' for ns, n in pending]}")
             return
-        if time.monotonic() > deadline:
-            host.warnings.append(f"links not up after {LINK_WAIT}s: {sorted(want - up)}")
-            return
-        time.sleep(0.02)
+        if pending:
+            time.sleep(0.02)
 
 
 def _dump(ns: NetNS, *what: str) -> list[dict[str, Any]]:
@@ -128,13 +137,15 @@ def _dump(ns: NetNS, *what: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-def _sync_routes(host: Host, routes: list[dict[str, Any]]) -> None:
+def _sync_routes(host: Host, routes: list[dict[str, Any]] | None) -> None:
     """Make the namespace's routes (all tables) equal the snapshot's.
 
     Kernel routes (prefix, local, broadcast) reappear from the addresses; what is missing
     is added with ``replace`` (a few passes, since a gateway may need a route added
     later), what the snapshot does not have is deleted.
     """
+    if routes is None:
+        return
     want = {route_key(r): r for r in routes}
     have: dict[str, dict[str, Any]] = {}
     for _ in range(4):
@@ -170,8 +181,7 @@ def _sync_rules(host: Host, rules: list[dict[str, Any]] | None) -> None:
         host.warnings.append("ip rules differ from the snapshot after loading")
 
 
-def _set_nf_logger(host: Host) -> None:
-    """Route AF_INET nf_log output (TRACE) to the kernel log inside the namespace."""
+def _try_nf_loggers(host: Host) -> bool:
     with host.ns.entered():
         path = Path("/proc/sys/net/netfilter/nf_log/2")
         for logger in NF_LOGGERS:
@@ -180,14 +190,26 @@ def _set_nf_logger(host: Host) -> None:
             except OSError:
                 continue
             if path.read_text().strip() == logger:
-                return
-    raise SandboxError("no nf_log backend for AF_INET (nf_log_syslog / nf_log_ipv4) in this kernel")
+                return True
+    return False
+
+
+def _set_nf_logger(host: Host) -> None:
+    """Route AF_INET nf_log output (TRACE) to the kernel log inside the namespace."""
+    if _try_nf_loggers(host):
+        return
+    run(["modprobe", "nf_log_syslog"], check=False)  # a modular kernel may not have it loaded
+    if not _try_nf_loggers(host):
+        raise SandboxError("no nf_log backend for AF_INET (nf_log_syslog / nf_log_ipv4) in this kernel")
 
 
 def build(snap: Snapshot, host_ns: NetNS, peer_macs: Mapping[str, str],
           create_ns: Callable[[str], NetNS]) -> Host:
     """Configure host_ns from the snapshot; create_ns makes (and registers) peer namespaces."""
     host = Host(host_ns)
+    if snap.conntrack_entries:
+        host.notes.append(f"conntrack.txt has {snap.conntrack_entries} entries; the sandbox starts with "
+                          "an empty conntrack table")
     early, per_dev, netfilter = sysctl_phases(snap.sysctl)
     host.warnings += write_sysctls(host.ns, NO_IPV6 + early)
     lo_up = True
@@ -207,7 +229,7 @@ def build(snap: Snapshot, host_ns: NetNS, peer_macs: Mapping[str, str],
             host.warnings.append(f"ip addr: {proc.stderr.strip()}")
     host.ns.ip("link", "set", "lo", "up")
     for iface in host.ifaces.values():
-        host.ns.ip("link", "set", iface.name, "up")
+        host.ns.ip("link", "set", "dev", iface.name, "up")
     _wait_links(host)
     _sync_routes(host, snap.routes)
     _sync_rules(host, snap.rules)
@@ -221,7 +243,7 @@ def build(snap: Snapshot, host_ns: NetNS, peer_macs: Mapping[str, str],
     # Admin-down links last: taking a link down removes its routes, as on the real host.
     for iface in host.ifaces.values():
         if not iface.admin_up:
-            host.ns.ip("link", "set", iface.name, "down")
+            host.ns.ip("link", "set", "dev", iface.name, "down")
     if not lo_up:
         host.ns.ip("link", "set", "lo", "down")
     return host

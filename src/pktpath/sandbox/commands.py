@@ -177,34 +177,33 @@ def sysctl_path(key: str) -> str:
     return "/".join(part.replace("/", ".") for part in key.split("."))
 
 
-def sysctl_phases(values: dict[str, str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]],
-                                                   list[tuple[str, str]]]:
+def _phase(key: str) -> int:
+    if key == "net.ipv4.ip_forward":
+        return 0
+    if key.startswith("net.ipv4.conf.all."):
+        return 1
+    if key.startswith("net.ipv4.conf.default."):
+        return 2
+    if key.startswith("net.ipv4.conf."):
+        return 4  # one device
+    return 3 if key.startswith("net.ipv4.") else 5
+
+
+Sysctls = list[tuple[str, str]]
+
+
+def sysctl_phases(values: dict[str, str]) -> tuple[Sysctls, Sysctls, Sysctls]:
     """Split net.ipv4.* / net.netfilter.* settings into the order they must be written.
 
     1. global IPv4 settings before the interfaces exist: ``ip_forward`` first (writing it
        resets every forwarding flag), then conf/all and conf/default (new devices copy
-       default);
+       default), then the rest;
     2. per-device conf after the interfaces exist (overriding what all/default spread);
     3. netfilter settings after the ruleset is loaded.
     """
-    merged = {**KERNEL_DEFAULTS, **values}
-    merged = {k: v for k, v in merged.items()
+    merged = {k: v for k, v in {**KERNEL_DEFAULTS, **values}.items()
               if k.startswith(("net.ipv4.", "net.netfilter.")) and k not in SYSCTL_DENY}
-
-    def early_rank(key: str) -> int:
-        if key == "net.ipv4.ip_forward":
-            return 0
-        if key.startswith("net.ipv4.conf.all."):
-            return 1
-        if key.startswith("net.ipv4.conf.default."):
-            return 2
-        return 3
-
-    early = sorted((kv for kv in merged.items()
-                    if kv[0].startswith("net.ipv4.")
-                    and (not kv[0].startswith("net.ipv4.conf.") or early_rank(kv[0]) < 3)),
-                   key=lambda kv: early_rank(kv[0]))
-    per_dev = [kv for kv in merged.items()
-               if kv[0].startswith("net.ipv4.conf.") and early_rank(kv[0]) == 3]
-    netfilter = [kv for kv in merged.items() if kv[0].startswith("net.netfilter.")]
-    return early, per_dev, netfilter
+    ordered = sorted(merged.items(), key=lambda kv: _phase(kv[0]))  # stable: file order within a phase
+    return ([kv for kv in ordered if _phase(kv[0]) <= 3],
+            [kv for kv in ordered if _phase(kv[0]) == 4],
+            [kv for kv in ordered if _phase(kv[0]) == 5])

@@ -84,6 +84,13 @@ def acquire() -> str:
     return token
 
 
+def ensure() -> None:
+    """Re-assert 1 before a send: a tool that restored the value under us loses no lines."""
+    with _locked("nf_log.lock"):
+        if ALL_NETNS.read_text().strip() != "1" and _users(_load()):
+            ALL_NETNS.write_text("1\n")
+
+
 def release(token: str) -> None:
     """Drop our reference; the last live user restores the saved value."""
     with _locked("nf_log.lock"):

@@ -71,6 +71,18 @@ class TraceLine:
             return None
 
 
+def packet_fields(text: str) -> dict[str, str]:
+    """KEY=value pairs of an nf_log packet dump, outer header only."""
+    fields: dict[str, str] = {}
+    for tok in text.split(" "):
+        if tok.startswith("["):
+            break  # quoted packet inside an ICMP error
+        key, eq, value = tok.partition("=")
+        if eq and key not in fields:  # first occurrence: IP LEN/ID, not UDP LEN / ICMP ID
+            fields[key] = value
+    return fields
+
+
 def parse_trace_line(msg: str) -> TraceLine | None:
     """Parse one log message; None if it is not a TRACE line."""
     if not msg.startswith("TRACE: "):
@@ -79,14 +91,7 @@ def parse_trace_line(msg: str) -> TraceLine | None:
     parts = head.split(":")
     if len(parts) < 4 or not parts[-1].isdigit():
         return None
-    fields: dict[str, str] = {}
-    for tok in rest.split(" "):
-        if tok.startswith("["):
-            break  # quoted packet inside an ICMP error
-        key, eq, value = tok.partition("=")
-        if eq and key not in fields:  # first occurrence: IP LEN/ID, not UDP LEN / ICMP ID
-            fields[key] = value
-    return TraceLine(parts[0], ":".join(parts[1:-2]), parts[-2], int(parts[-1]), fields, msg)
+    return TraceLine(parts[0], ":".join(parts[1:-2]), parts[-2], int(parts[-1]), packet_fields(rest), msg)
 
 
 def trace_entry(line: TraceLine, rule: str | None) -> dict[str, object]:

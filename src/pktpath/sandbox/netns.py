@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import itertools
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,11 +30,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _counter = itertools.count()
 _live: dict[str, NetNS] = {}
 _live_lock = threading.Lock()
+_sigterm_users = 0
 
 
 def new_base_name() -> str:
-    """A name no other sandbox (in this or another process) uses."""
-    return f"{PREFIX}-{os.getpid()}-{next(_counter)}"
+    """A name no other sandbox (in this or another process, or a dead one) uses."""
+    while True:
+        name = f"{PREFIX}-{os.getpid()}-{next(_counter)}"
+        if not (NETNS_DIR / name).exists() and not (OWNER_DIR / name).exists():
+            return name
 
 
 def _setns(fd: int) -> None:
@@ -63,23 +68,35 @@ class NetNS:
 
     @classmethod
     def create(cls, name: str) -> NetNS:
+        """Create the namespace, reserving its name with an O_EXCL ownership record first.
+
+        The name did not exist and the record reserves it, so whatever exists under that
+        name afterwards is ours -- also when creation is interrupted half-way.
+        """
         if not name.startswith(PREFIX + "-"):
             raise SandboxError(f"refusing to create namespace {name!r} outside our prefix")
-        OWNER_DIR.mkdir(parents=True, exist_ok=True)
-        # Record ownership first: a crash between the two steps leaves a record, never an orphan.
-        (OWNER_DIR / name).write_text(f"{os.getpid()}\n")
         ns = cls(name)
+        if ns.path.exists():
+            raise SandboxError(f"namespace {name} already exists; not ours, left alone")
+        OWNER_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(OWNER_DIR / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise SandboxError(f"namespace name {name} is reserved by another sandbox") from None
+        with os.fdopen(fd, "w") as record:
+            record.write(f"{os.getpid()}\n")
         with _live_lock:
             _live[name] = ns
         try:
             run(["ip", "netns", "add", name])
-        except SandboxError:
+        except BaseException:
             ns.delete()
             raise
         return ns
 
     def delete(self) -> None:
-        """Delete the namespace (idempotent); only ever called on namespaces we created."""
+        """Delete the namespace (idempotent); only ever called on namespaces we created
+        (this process, or a dead one whose ownership record names it: tools/sandbox_gc.py)."""
         with _live_lock:
             _live.pop(self.name, None)
         if self.path.exists():
@@ -127,3 +144,30 @@ def _cleanup_at_exit() -> None:
         leftovers = list(_live.values())
     for ns in leftovers:
         ns.delete()
+
+
+def _sigterm_to_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def trap_sigterm(on: bool) -> bool:
+    """While sandboxes are open, SIGTERM (CI cancel, timeouts) unwinds through cleanup.
+
+    Only when nobody else handles SIGTERM and only from the main thread (where Python
+    runs signal handlers); reference counted.  Returns whether this call counted.
+    """
+    global _sigterm_users
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    with _live_lock:
+        if on:
+            if _sigterm_users == 0 and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+                return False
+            _sigterm_users += 1
+            if _sigterm_users == 1:
+                signal.signal(signal.SIGTERM, _sigterm_to_exit)
+        elif _sigterm_users > 0:
+            _sigterm_users -= 1
+            if _sigterm_users == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return True

@@ -60,8 +60,8 @@ class Observer:
         self.left: list[Seen] = []
         self.delivered: list[Seen] = []
 
-    def fds(self) -> list[socket.socket]:
-        return [s for s, _ in self._peer_socks] + self._local_socks
+    def fds(self) -> list[int]:
+        return [s.fileno() for s, _ in self._peer_socks] + [s.fileno() for s in self._local_socks]
 
     def drain(self) -> int:
         """Read everything queued; returns how many packets were new."""

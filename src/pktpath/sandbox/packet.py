@@ -12,10 +12,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import Ether
-from scapy.packet import Packet, Raw
-
 from pktpath.sandbox.spec import L4_HEADER, PacketSpec
 
 ECHO_ID = 119  # ICMP echo identifier/sequence, as the recorded cases use
@@ -26,6 +22,10 @@ TCP_WINDOW = 8192
 
 def build_ip(spec: PacketSpec, src: str, ident: int) -> bytes:
     """The IP datagram: exact TTL, ID and total length, no DF, zero padding."""
+    # scapy is imported on use: it is slow to import and only a test dependency.
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.packet import Packet, Raw
+
     l4: Packet
     if spec.proto == 6:
         l4 = TCP(sport=spec.sport, dport=spec.dport, flags=spec.tcp_flags, seq=TCP_SEQ,
@@ -50,6 +50,8 @@ def build_ip(spec: PacketSpec, src: str, ident: int) -> bytes:
 
 def build_frame(spec: PacketSpec, dst_mac: str, src_mac: str, ident: int) -> bytes:
     """The Ethernet frame injected on the peer side of ``--iif``."""
+    from scapy.layers.l2 import Ether
+
     assert spec.src is not None
     return bytes(Ether(dst=dst_mac, src=src_mac, type=0x0800)) + build_ip(spec, spec.src, ident)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 TRACE_CHAINS = ("PREROUTING", "OUTPUT")
@@ -44,6 +45,14 @@ def parse_save(text: str) -> dict[str, Table]:
     return tables
 
 
+def unhide(hidden: Mapping[str, tuple[int, ...]], table: str, chain: str, num: int) -> int | None:
+    """Kernel position in a raw chain -> position without the rules we added (None: ours)."""
+    positions = hidden.get(chain, ()) if table == "raw" else ()
+    if num in positions:
+        return None
+    return num - sum(1 for p in positions if p < num)
+
+
 @dataclass(frozen=True)
 class TraceInsertion:
     """How the loaded raw table differs from the snapshot's (for renumbering)."""
@@ -52,16 +61,14 @@ class TraceInsertion:
     inserted: frozenset[str]  # raw chains where we inserted the TRACE rule at the top
 
     def to_snapshot_id(self, table: str, chain: str, kind: str, num: int) -> str | None:
-        """Kernel trace id -> the id in the snapshot's own numbering (None: ours, drop it)."""
-        if table != "raw" or chain not in TRACE_CHAINS:
-            return None if (table == "raw" and self.synthetic_raw) else f"{table}:{chain}:{kind}:{num}"
-        if self.synthetic_raw:
+        """Loaded-ruleset trace id -> the id in the snapshot's numbering (None: ours, drop it).
+
+        Our TRACE rule itself is logged only when a traced packet re-enters (lo).
+        """
+        if table == "raw" and self.synthetic_raw:
             return None
-        if chain in self.inserted:
-            if num == 1:
-                return None  # our TRACE rule, logged when a traced packet re-enters (lo)
-            num -= 1
-        return f"{table}:{chain}:{kind}:{num}"
+        n = unhide({c: (1,) for c in self.inserted}, table, chain, num)
+        return None if n is None else f"{table}:{chain}:{kind}:{n}"
 
 
 def _is_trace_rule(line: str, chain: str) -> bool:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import json
 import random
 import select
-import socket
-import struct
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,22 +15,18 @@ from pktpath.sandbox import hostlog
 from pktpath.sandbox.builder import PEER_IFNAME, Host, build
 from pktpath.sandbox.disposition import Evidence, decide
 from pktpath.sandbox.errors import SandboxError
-from pktpath.sandbox.kmsg import KmsgReader, TraceLine, parse_trace_line, trace_entry
-from pktpath.sandbox.netns import NetNS, new_base_name
+from pktpath.sandbox.inject import ingress_mark, predict_src, send_local, send_wire
+from pktpath.sandbox.kmsg import KmsgReader, TraceLine, packet_fields, parse_trace_line, trace_entry
+from pktpath.sandbox.netns import NetNS, new_base_name, trap_sigterm
 from pktpath.sandbox.observe import Observer, delta, snmp
-from pktpath.sandbox.packet import build_frame, build_ip
-from pktpath.sandbox.ruleset import rule_text, verdict
+from pktpath.sandbox.packet import IPv4Header
+from pktpath.sandbox.ruleset import rule_text, unhide, verdict
 from pktpath.sandbox.snapshot import load, opened
 from pktpath.sandbox.spec import PacketSpec, parse_args
 
-IP_PKTINFO = 8
-IP_PROTOCOL = 52  # cmsg: flow protocol of an IP_HDRINCL send (routing's ipproto selector)
-SO_MARK = 36
 QUIET = 0.25  # no news for this long after MIN_WAIT: the kernel is done with the packet
 MIN_WAIT = 0.3
 SETTLE = 0.05  # after decisive evidence, time for the last log records to land
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -56,19 +45,9 @@ class KernelRun:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def _fsuid(uid: int | None) -> Iterator[None]:
-    """Create sockets as uid: a socket's owner (sk_uid, -m owner) is the creator's fsuid."""
-    if not uid:
-        yield
-        return
-    _libc.setfsuid(uid)
-    try:
-        if _libc.setfsuid(-1) != uid:  # -1 is invalid: returns the current fsuid unchanged
-            raise SandboxError(f"cannot switch fsuid to {uid}")
-        yield
-    finally:
-        _libc.setfsuid(0)
+def _is_ours(h: IPv4Header, spec: PacketSpec, ident: int) -> bool:
+    """Our packet on a socket: its marker ID and protocol (fragments keep both)."""
+    return h.id == ident and h.proto == spec.proto
 
 
 class Sandbox:
@@ -85,6 +64,7 @@ class Sandbox:
         self._token: str | None = None
         self._host: Host | None = None
         self._rng = random.Random()
+        self._trapped = False
 
     def __enter__(self) -> Sandbox:
         self.open()
@@ -107,6 +87,7 @@ class Sandbox:
 
     def open(self) -> None:
         """Build the namespaces; on any failure (or Ctrl-C) everything is torn down again."""
+        self._trapped = trap_sigterm(True)
         try:
             self._token = hostlog.acquire()
             with opened(self.snapshot) as root:
@@ -125,113 +106,41 @@ class Sandbox:
         if self._token is not None:
             token, self._token = self._token, None
             hostlog.release(token)
-
-    # ----------------------------------------------------------------- sending
-    def _predict_src(self, spec: PacketSpec) -> str | None:
-        """The source a local socket gets when it does not bind: ask the kernel's routing."""
-        args = ["route", "get", spec.dst, "mark", str(spec.mark), "ipproto", spec.proto_name]
-        if spec.uid is not None:
-            args += ["uid", str(spec.uid)]
-        proc = self.host.ns.ip("-j", *args, check=False)
-        if proc.returncode != 0:
-            return None
-        routes = json.loads(proc.stdout or "[]")
-        return str(routes[0]["prefsrc"]) if routes and "prefsrc" in routes[0] else None
-
-    def _local_socket(self, spec: PacketSpec) -> socket.socket:
-        """A raw IP_HDRINCL socket in the host namespace, owned by --uid, marked --mark."""
-        box: list[socket.socket] = []
-        failure: list[BaseException] = []
-
-        def work() -> None:  # own thread: setns and setfsuid then affect nothing else
-            try:
-                with self.host.ns.entered(), _fsuid(spec.uid):
-                    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                s.setsockopt(socket.SOL_SOCKET, SO_MARK, spec.mark)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                box.append(s)
-            except BaseException as exc:  # re-raised in the caller
-                failure.append(exc)
-
-        t = threading.Thread(target=work, name="pktpath-sandbox-socket")
-        t.start()
-        t.join()
-        if failure:
-            raise failure[0]
-        return box[0]
-
-    def _send_local(self, spec: PacketSpec, src: str | None, ident: int) -> str | None:
-        """Send from a local process; returns the errno name when sendmsg() fails."""
-        datagram = build_ip(spec, src or "0.0.0.0", ident)
-        cmsgs = [(socket.SOL_IP, IP_PROTOCOL, struct.pack("i", spec.proto))]
-        if spec.src:  # the routing lookup sees the source, as for a bound socket
-            cmsgs.append((socket.SOL_IP, IP_PKTINFO,
-                          struct.pack("i4s4s", 0, socket.inet_aton(spec.src), bytes(4))))
-        sock = self._local_socket(spec)
-        try:
-            sock.sendmsg([datagram], cmsgs, 0, (spec.dst, 0))
-        except OSError as exc:
-            return errno.errorcode.get(exc.errno or 0, str(exc.errno))
-        finally:
-            sock.close()
-        return None
-
-    def _send_wire(self, spec: PacketSpec, ident: int) -> None:
-        """Inject the frame on the far end of --iif (raw L2 socket in the peer namespace)."""
-        assert spec.iif is not None
-        iface = self.host.ifaces[spec.iif]
-        frame = build_frame(spec, iface.mac, spec.mac_src or iface.peer_mac, ident)
-        with iface.peer.entered():
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: send only
-        try:
-            s.bind((PEER_IFNAME, 0))
-            s.send(frame)
-        finally:
-            s.close()
-
-    @contextlib.contextmanager
-    def _ingress_mark(self, spec: PacketSpec) -> Iterator[None]:
-        """An skb mark on an arriving packet: veth scrubs marks, so set it at tc ingress."""
-        if spec.local or not spec.mark:
-            yield
-            return
-        assert spec.iif is not None
-        ns = self.host.ns
-        ns.exec(["tc", "qdisc", "add", "dev", spec.iif, "clsact"])
-        try:
-            ns.exec(["tc", "filter", "add", "dev", spec.iif, "ingress", "matchall",
-                     "action", "skbedit", "mark", str(spec.mark)])
-            yield
-        finally:
-            ns.exec(["tc", "qdisc", "del", "dev", spec.iif, "clsact"], check=False)
+        if self._trapped:
+            self._trapped = False
+            trap_sigterm(False)
 
     def send(self, args: list[str], *, timeout: float = 10.0) -> KernelRun:
-        """Send one packet described by ``pktpath trace`` arguments; report what happened."""
+        """Send one packet described by ``pktpath trace`` arguments; report what happened.
+
+        ``timeout`` bounds the wait for the kernel to finish with the packet.
+        """
         spec = parse_args(args)
         host = self.host
         if spec.iif is not None and spec.iif not in host.ifaces:
             raise SandboxError(f"--iif {spec.iif}: no such interface in the snapshot")
         ident = self._rng.randrange(1, 65536)
-        src = spec.src if spec.src or not spec.local else self._predict_src(spec)
+        src = spec.src if spec.src or not spec.local else predict_src(host.ns, spec)
         peers = {name: (i.peer, PEER_IFNAME) for name, i in host.ifaces.items()}
         observer = Observer(host.ns, peers, {spec.proto} - {255})
         err: str | None = None
         try:
-            with self._ingress_mark(spec), hostlog.send_window():
+            with ingress_mark(host.ns, spec) as hidden, hostlog.send_window():
+                hostlog.ensure()
                 kmsg = KmsgReader()
                 try:
                     before = snmp(host.ns)
-                    if spec.local:
-                        err = self._send_local(spec, src, ident)
+                    if spec.iif is None:
+                        err = send_local(host.ns, spec, src, ident)
                     else:
-                        self._send_wire(spec, ident)
+                        send_wire(host.ifaces[spec.iif], spec, ident)
                     messages = self._collect(kmsg, observer, spec, ident, err is not None, timeout)
                     counters = delta(before, snmp(host.ns))
                 finally:
                     kmsg.close()
         finally:
             observer.close()
-        return self._report(spec, ident, src, err, messages, observer, counters)
+        return self._report(spec, ident, src, err, messages, observer, counters, hidden)
 
     def _collect(self, kmsg: KmsgReader, observer: Observer, spec: PacketSpec, ident: int,
                  failed: bool, timeout: float) -> list[str]:
@@ -241,7 +150,7 @@ class Sandbox:
         messages: list[str] = []
         while True:
             now = time.monotonic()
-            decisive = failed or any(s.header.id == ident and s.header.proto == spec.proto
+            decisive = failed or any(_is_ours(s.header, spec, ident)
                                      for s in observer.left + observer.delivered)
             if decisive and now - last_news > SETTLE:
                 break
@@ -255,35 +164,35 @@ class Sandbox:
         return messages
 
     def _report(self, spec: PacketSpec, ident: int, src: str | None, err: str | None,
-                messages: list[str], observer: Observer, counters: dict[str, int]) -> KernelRun:
+                messages: list[str], observer: Observer, counters: dict[str, int],
+                hidden: dict[str, tuple[int, ...]]) -> KernelRun:
         host = self.host
         ours: list[TraceLine] = []
         raw_log: list[str] = []
         for msg in messages:
-            line = parse_trace_line(msg)
-            if line is None:
-                if f" ID={ident} " in msg and f" LEN={spec.length} " in msg:
-                    raw_log.append(msg)  # e.g. a LOG target's line for our packet
+            # NAT changes neither the IP ID nor the total length: they identify our packet.
+            fields = packet_fields(msg)
+            if fields.get("ID") != str(ident) or fields.get("LEN") != str(spec.length):
                 continue
-            if line.int_field("ID") == ident and line.int_field("LEN") == spec.length:
+            raw_log.append(msg)  # TRACE lines, and e.g. a LOG target's line
+            line = parse_trace_line(msg)
+            if line is not None:
                 ours.append(line)
-                raw_log.append(msg)
         trace: list[dict[str, Any]] = []
         last_target: str | None = None
         for line in ours:
-            sid = host.insertion.to_snapshot_id(line.table, line.chain, line.kind, line.num)
+            num = unhide(hidden, line.table, line.chain, line.num)  # -> numbering of host.tables
+            if num is None:
+                continue
+            sid = host.insertion.to_snapshot_id(line.table, line.chain, line.kind, num)
             if sid is None:
                 continue
-            entry = trace_entry(line, rule_text(host.tables, line.table, line.chain, line.num))
+            entry = trace_entry(line, rule_text(host.tables, line.table, line.chain, num))
             entry["id"] = sid
             trace.append(entry)
-            last_target = verdict(host.tables, line.table, line.chain, line.kind, line.num)
-
-        def is_ours(h: Any) -> bool:
-            return bool(h.id == ident and h.proto == spec.proto)
-
-        left = [s for s in observer.left if is_ours(s.header)]
-        delivered = [s for s in observer.delivered if is_ours(s.header)]
+            last_target = verdict(host.tables, line.table, line.chain, line.kind, num)
+        left = [s for s in observer.left if _is_ours(s.header, spec, ident)]
+        delivered = [s for s in observer.delivered if _is_ours(s.header, spec, ident)]
         result = decide(Evidence(spec, trace, last_target, left, delivered, err, counters))
         evidence = {
             "ip_id": ident,
@@ -292,11 +201,11 @@ class Sandbox:
             "last_verdict": last_target,
             "errno": err,
             "snmp_delta": counters,
-            "captures": [{**s.header.summary(), "iface": s.iface, "ours": is_ours(s.header)}
-                         for s in observer.left],
-            "delivered": [{**s.header.summary(), "mark": s.mark, "ours": is_ours(s.header)}
+            "captures": [{**s.header.summary(), "iface": s.iface, "ours": s in left} for s in observer.left],
+            "delivered": [{**s.header.summary(), "mark": s.mark, "ours": s in delivered}
                           for s in observer.delivered],
             "warnings": list(host.warnings),
+            "notes": list(host.notes),
         }
         return KernelRun(trace, result, raw_log, err, evidence)
 

@@ -24,11 +24,12 @@ JsonObj = dict[str, Any]
 class Snapshot:
     links: list[JsonObj]  # ip -j -d link (or the link part of ip -j addr), ifindex order
     addrs: dict[str, list[JsonObj]]  # ifname -> inet addr_info entries, kernel order
-    routes: list[JsonObj]
+    routes: list[JsonObj] | None  # None: only what the kernel derives from the addresses
     rules: list[JsonObj] | None  # None: the kernel's three default rules
     sysctl: dict[str, str]
     iptables: str
     ipset: str | None
+    conntrack_entries: int  # lines of conntrack.txt (not loaded: the sandbox starts empty)
 
 
 def _json_list(path: Path) -> list[JsonObj] | None:
@@ -65,14 +66,17 @@ def load(root: Path) -> Snapshot:
              for a in addr_json if "ifname" in a}
     sysctl_path = root / "sysctl.txt"
     ipset_path = root / "ipset-save.txt"
+    ct_path = root / "conntrack.txt"
+    ct_lines = [line for line in ct_path.read_text().splitlines() if "src=" in line] if ct_path.exists() else []
     return Snapshot(
         links=links,
         addrs=addrs,
-        routes=_json_list(root / "ip-route.json") or [],
+        routes=_json_list(root / "ip-route.json"),
         rules=_json_list(root / "ip-rule.json"),
         sysctl=parse_sysctl(sysctl_path.read_text()) if sysctl_path.exists() else {},
         iptables=(root / "iptables-save.txt").read_text(),
         ipset=ipset_path.read_text() if ipset_path.exists() else None,
+        conntrack_entries=len(ct_lines),
     )
 
 
