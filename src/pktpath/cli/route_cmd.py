@@ -122,8 +122,8 @@ def route_text(result: RouteResult, flow: Flow) -> str:
     if isinstance(answer, dict):
         lines.append(f"RTNETLINK answers: {answer['message']}  ({answer['error']}: {result.reason})")
         return "\n".join(lines)
+    assert isinstance(answer, list) and isinstance(answer[0], dict)
     obj = answer[0]
-    assert isinstance(obj, dict)
     words = [] if result.type == "unicast" else [result.type]
     words.append(str(obj["dst"]))
     for key, label in (("from", "from"), ("gateway", "via"), ("dev", "dev"), ("table", "table"),

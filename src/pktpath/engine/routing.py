@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from pktpath.model.addr import ALL_ONES, int_to_ip
+from pktpath.engine.skb import proto_name
+from pktpath.model.addr import ALL_ONES, int_to_ip, plen_to_mask
 from pktpath.model.net import (
     DEFAULT_RULES,
     RT_TABLE_DEFAULT,
@@ -140,24 +141,21 @@ def _dscp_match(selector_tos: int, flow_tos: int) -> bool:
 
 def has_custom_rules(net: NetState) -> bool:
     """``net->ipv4.fib_has_custom_rules``: any rule beyond the three defaults."""
-    return tuple(net.rules) != DEFAULT_RULES
+    return _index(net).custom_rules
 
 
 def has_custom_local_routes(net: NetState) -> bool:
     """``fib_has_custom_local_routes``: a ``local`` route that the kernel did not add itself."""
-    return any(r.type == "local" and r.protocol != "kernel" for r in net.routes)
+    return _index(net).custom_local_routes
 
 
 def rules_require_flow_dissect(net: NetState) -> bool:
     """``fib_rules_require_fldissect``: a rule on ipproto/ports that is not ``iif lo``."""
-    return any((r.ipproto or _range_set(r.sport) or _range_set(r.dport)) and r.iif != LOOPBACK
-               for r in net.rules)
+    return _index(net).flow_dissect
 
 
-def local_addresses(net: NetState) -> Iterator[tuple[Link, int]]:
-    for link in net.links:
-        for ifa in link.addrs:
-            yield link, ifa.local
+def _link(net: NetState, name: str | None) -> Link | None:
+    return _index(net).links.get(name) if name else None
 
 
 def _link_is_vrf(link: Link | None) -> bool:
@@ -170,7 +168,7 @@ def _l3mdev_master(net: NetState, link: Link | None) -> Link | None:
         return None
     if _link_is_vrf(link):
         return link
-    master = net.link(link.master) if link.master else None
+    master = _link(net, link.master)
     return master if _link_is_vrf(master) else None
 
 
@@ -191,18 +189,36 @@ _MISS = _TableResult("EAGAIN")
 
 
 class _FibIndex:
-    """Routes of each table in the order the trie yields them: longest prefix first, then
-    (merged main/local) higher table id, then TOS descending, then metric, then dump order."""
+    """Per-namespace facts and the routes of each table as the trie yields them: buckets by
+    prefix length (longest first) and network; inside a bucket (one trie leaf) higher table
+    id first (merged main/local), then TOS descending, then metric, then dump order."""
 
     def __init__(self, net: NetState) -> None:
         self.net = net
-        self.by_table: dict[int, list[Route]] = {}
-        for route in net.routes:
-            self.by_table.setdefault(route.table, []).append(route)
+        self.links = {link.name: link for link in net.links}
+        self.custom_rules = tuple(net.rules) != DEFAULT_RULES
+        self.custom_local_routes = any(r.type == "local" and r.protocol != "kernel" for r in net.routes)
+        self.flow_dissect = any((r.ipproto or _range_set(r.sport) or _range_set(r.dport)) and r.iif != LOOPBACK
+                                for r in net.rules)
+        self.local_addrs = frozenset(ifa.local for link in net.links for ifa in link.addrs)
+        self._tables: dict[tuple[int, ...], list[tuple[int, dict[int, list[Route]]]]] = {}
 
-    def ordered(self, tables: tuple[int, ...]) -> list[Route]:
-        routes = [r for t in tables for r in self.by_table.get(t, [])]
-        return sorted(routes, key=lambda r: (-r.plen, -r.table, -r.tos, r.metric))
+    def candidates(self, tables: tuple[int, ...], dst: int) -> Iterator[Route]:
+        """Routes of ``tables`` whose prefix covers ``dst``, in lookup order."""
+        for plen, buckets in self._buckets(tables):
+            yield from buckets.get(dst & plen_to_mask(plen), ())
+
+    def _buckets(self, tables: tuple[int, ...]) -> list[tuple[int, dict[int, list[Route]]]]:
+        if tables not in self._tables:
+            by_plen: dict[int, dict[int, list[Route]]] = {}
+            for route in self.net.routes:
+                if route.table in tables:
+                    by_plen.setdefault(route.plen, {}).setdefault(route.dst.addr, []).append(route)
+            for buckets in by_plen.values():
+                for routes in buckets.values():
+                    routes.sort(key=lambda r: (-r.table, -r.tos, r.metric))
+            self._tables[tables] = sorted(by_plen.items(), key=lambda item: -item[0])
+        return self._tables[tables]
 
 
 _INDEX_CACHE: list[_FibIndex] = []
@@ -228,7 +244,7 @@ def hop_is_dead(net: NetState, route: Route, hop: NextHop) -> bool:
     host-scope routes keep theirs, as ``fib_sync_down_dev()`` skips them)."""
     if "dead" in hop.flags:
         return True
-    link = net.link(hop.dev) if hop.dev else None
+    link = _link(net, hop.dev)
     return link is not None and not link.admin_up and route.scope < RT_SCOPE_HOST
 
 
@@ -249,9 +265,7 @@ def _good_hop(net: NetState, route: Route, hop: NextHop, flow: Flow, ignore_link
 def fib_table_lookup(net: NetState, tables: tuple[int, ...], flow: Flow, scope: int = 0,
                      ignore_linkstate: bool = False) -> _TableResult:
     """``fib_table_lookup()`` on one table (or the merged main+local trie)."""
-    for route in _index(net).ordered(tables):
-        if not route.dst.contains(flow.dst):
-            continue
+    for route in _index(net).candidates(tables, flow.dst):
         if route.tos and not _dscp_match(route.tos, flow.tos):
             continue
         if route.scope < scope:
@@ -301,7 +315,7 @@ def _in_range(r: tuple[int, int] | None, value: int) -> bool:
 def _l3mdev_table(net: NetState, flow: Flow) -> int | None:
     """``l3mdev_fib_rule_match()``: the VRF table of the flow's iif or oif, if any."""
     for name in (flow.iif, flow.oif):
-        master = _l3mdev_master(net, net.link(name) if name else None)
+        master = _l3mdev_master(net, _link(net, name))
         if master is not None and master.vrf_table is not None:
             return master.vrf_table
     return None
@@ -358,7 +372,7 @@ def _suppressed(net: NetState, rule: FibRule, res: _TableResult) -> str | None:
     if rule.suppress_prefixlen is not None and res.route.plen <= rule.suppress_prefixlen:
         return f"prefix length /{res.route.plen} <= suppress_prefixlength {rule.suppress_prefixlen}"
     if rule.suppress_ifgroup is not None and res.route.nexthops:
-        link = net.link(res.route.nexthops[0].dev or "")
+        link = _link(net, res.route.nexthops[0].dev)
         if link is not None and link.group == rule.suppress_ifgroup:
             return f"device {link.name} is in suppress_ifgroup {rule.suppress_ifgroup}"
     return None
@@ -507,7 +521,7 @@ def inet_select_addr(net: NetState, dev: str | None, dst: int, scope: int) -> in
     """``inet_select_addr()``: a primary address of ``dev`` (preferring ``dst``'s subnet),
     else of its VRF master, else the first suitable one of any device in the same L3
     domain, in device order (``lo`` first)."""
-    link = net.link(dev) if dev else None
+    link = _link(net, dev)
     if link is not None:
         addr = _dev_select_addr(net, link, dst, scope)
         if addr:
@@ -554,7 +568,7 @@ def inet_addr_type(net: NetState, addr: int, dev: str | None = None) -> str:
         return "BROADCAST"
     if is_multicast(addr):
         return "MULTICAST"
-    master = _l3mdev_master(net, net.link(dev)) if dev else None
+    master = _l3mdev_master(net, _link(net, dev))
     if master is not None and master.vrf_table is not None:
         res = fib_table_lookup(net, (master.vrf_table,), Flow(dst=addr))
     elif not any(r.table == RT_TABLE_LOCAL for r in net.routes):
@@ -571,13 +585,14 @@ def inet_addr_type(net: NetState, addr: int, dev: str | None = None) -> str:
 
 def is_local_address(net: NetState, addr: int) -> Link | None:
     """``__ip_dev_find()``: the device holding ``addr``, else a ``local`` route's device."""
-    for link, local in local_addresses(net):
-        if local == addr:
-            return link
+    if addr in _index(net).local_addrs:
+        for link in net.links:
+            if any(ifa.local == addr for ifa in link.addrs):
+                return link
     res = _local_table_lookup(net, addr)
     if res.error is None and res.route is not None and res.route.type == "local":
         dev = res.route.nexthops[0].dev if res.route.nexthops else LOOPBACK
-        return net.link(dev or LOOPBACK) or Link(ifindex=0, name=dev or LOOPBACK)
+        return _link(net, dev or LOOPBACK) or Link(ifindex=0, name=dev or LOOPBACK)
     return None
 
 
@@ -596,7 +611,8 @@ class _Answer:
 
     def fail(self, error: str, reason: str) -> RouteResult:
         self.steps.append(reason)
-        return RouteResult(error=error, type="unspec", dev=None, gateway=None, prefsrc=None,
+        rtype = self.route.type if self.route is not None else "unspec"
+        return RouteResult(error=error, type=rtype, dev=None, gateway=None, prefsrc=None,
                            table=self.table, route=self.route, rule=self.rule, hops=(),
                            steps=tuple(self.steps), reason=reason)
 
@@ -717,7 +733,7 @@ def _output_check_source(net: NetState, st: _OutState, ans: _Answer) -> RouteRes
 def _output_oif(net: NetState, st: _OutState, ans: _Answer) -> RouteResult | None:
     """The ``if (fl4->flowi4_oif)`` block and the ``!fl4->daddr`` loopback case."""
     if st.flow.oif:
-        link = net.link(st.flow.oif)
+        link = _link(net, st.flow.oif)
         if link is None:
             return ans.fail("no-device", f"no device {st.flow.oif}")
         if not link.admin_up:
@@ -760,7 +776,7 @@ def _output_lookup(net: NetState, st: _OutState, ans: _Answer) -> RouteResult | 
     if res.route.type == "local":
         hop = res.route.nexthops[res.hop] if res.route.nexthops else None
         st.saddr = st.saddr or res.route.prefsrc or st.daddr
-        master = _l3mdev_master(net, net.link(hop.dev) if hop and hop.dev else None)
+        master = _l3mdev_master(net, _link(net, hop.dev) if hop else None)
         st.make(master.name if master else LOOPBACK, "local")
         return None
     st.hop, st.hops = _select_hop(net, res, st.flow.oif)
@@ -783,7 +799,7 @@ def _lookup_failure_text(res: FibResult) -> str:
 def _mkroute_output(net: NetState, st: _OutState, ans: _Answer) -> RouteResult:
     """``__mkroute_output()``: the route type from the destination, gateway use."""
     dev_out = st.dev_out or LOOPBACK
-    out_link = net.link(dev_out)
+    out_link = _link(net, dev_out)
     out_loopback = out_link.loopback if out_link is not None else dev_out == LOOPBACK
     localnet = net.sysctls.conf_or(dev_out, "route_localnet")
     if is_loopback(st.saddr) and not localnet and not out_loopback and not _link_is_vrf(out_link):
@@ -825,7 +841,7 @@ def _input_flow(net: NetState, flow: Flow) -> Flow:
 def route_input(net: NetState, flow: Flow) -> RouteResult:
     """``ip_route_input_rcu()``: route a packet that arrived on ``flow.iif`` from ``flow.src``."""
     ans = _Answer()
-    link = net.link(flow.iif or "")
+    link = _link(net, flow.iif)
     if link is None:
         return ans.fail("no-device", f"no device {flow.iif}")
     flow = _input_flow(net, flow)
@@ -890,7 +906,7 @@ def _input_routed(net: NetState, link: Link, flow: Flow, ans: _Answer) -> RouteR
 def _local_dev(net: NetState, res: FibResult) -> str:
     """``ip_rt_get_dev()``: the VRF device, else ``lo``."""
     hop = res.route.nexthops[res.hop] if res.route and res.route.nexthops else None
-    master = _l3mdev_master(net, net.link(hop.dev) if hop and hop.dev else None)
+    master = _l3mdev_master(net, _link(net, hop.dev) if hop else None)
     return master.name if master else LOOPBACK
 
 
@@ -963,7 +979,7 @@ def fib_validate_source(net: NetState, flow: Flow, dev: Link, oif: str | None,
         if sc.conf_or(dev.name, "accept_local"):
             return None
         if not (has_custom_local_routes(net) or has_custom_rules(net)):
-            if any(local == flow.src for _, local in local_addresses(net)):
+            if flow.src in _index(net).local_addrs:
                 return f"source {int_to_ip(flow.src)} is a local address (accept_local off)"
             return None
     return _full_validate_source(net, flow, dev, oif, rpf, steps)
@@ -1016,13 +1032,13 @@ def format_rule(rule: FibRule) -> str:
     """``PRIO: [not] from ... lookup T`` like ``ip rule show``."""
     parts = [f"{rule.priority}:", "not" if rule.invert else "", f"from {rule.src or 'all'}"]
     parts.append(f"to {rule.dst}" if rule.dst else "")
-    parts.append(f"tos {rule.tos:#x}" if rule.tos else "")
+    parts.append(f"tos 0x{rule.tos:02x}" if rule.tos else "")
     if rule.fwmark is not None:
         parts.append(f"fwmark {rule.fwmark:#x}" + (f"/{rule.fwmask:#x}" if rule.fwmask != ALL_ONES else ""))
     parts.append(f"iif {rule.iif}" + (" [detached]" if rule.iif_detached else "") if rule.iif else "")
     parts.append(f"oif {rule.oif}" + (" [detached]" if rule.oif_detached else "") if rule.oif else "")
     parts.append(f"uidrange {rule.uidrange[0]}-{rule.uidrange[1]}" if rule.uidrange else "")
-    parts.append(f"ipproto {rule.ipproto}" if rule.ipproto else "")
+    parts.append(f"ipproto {proto_name(rule.ipproto)}" if rule.ipproto else "")
     parts.append((_range_text("sport", rule.sport) + _range_text("dport", rule.dport)).strip())
     parts.append(_action_text(rule))
     return " ".join(p for p in parts if p)
@@ -1055,7 +1071,7 @@ def format_route(route: Route | None) -> str:
         return "(none)"
     dst = "default" if route.plen == 0 else (int_to_ip(route.dst.addr) if route.plen == 32 else str(route.dst))
     text = ("" if route.type == "unicast" else route.type + " ") + dst
-    text += f" tos {route.tos:#x}" if route.tos else ""
+    text += f" tos 0x{route.tos:02x}" if route.tos else ""
     if len(route.nexthops) == 1:
         text += _hop_text(route.nexthops[0])
     else:

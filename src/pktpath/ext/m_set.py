@@ -67,9 +67,10 @@ def mac_to_int(mac: str | None) -> int | None:
 def packet_view(skb: Skb, par: XtParams) -> PacketView:
     """What the set types' kadt functions read from this skb at this hook.
 
-    Locally generated packets have no Ethernet header in OUTPUT (skb_mac_header() is unset),
-    so MAC dimensions fail there; forwarded packets keep the header they arrived with."""
-    local_out = par.hook is Hook.OUTPUT
+    Locally generated packets have no Ethernet header (skb_mac_header() is unset) in OUTPUT
+    and POSTROUTING, so MAC dimensions fail there; forwarded packets keep the header they
+    arrived with."""
+    local_out = par.hook is Hook.OUTPUT or skb.iif is None
     return PacketView(
         src=skb.src, dst=skb.dst, proto=skb.proto, sport=skb.sport, dport=skb.dport,
         icmp_type=skb.icmp_type, icmp_code=skb.icmp_code,

@@ -5,7 +5,9 @@ A simulation walks one packet through a frozen snapshot, so ``--add-set``/``--de
 not change the sets: the target records what it would do in ``skb.notes``.  ``--map-set``
 tests the set like ``-m set`` and, when the packet is in it, applies the entry's skbinfo:
 ``skb->mark = (skb->mark & ~skbmarkmask) ^ skbmark`` for ``--map-mark``; priority and queue
-mapping are noted (the packet model has no such fields).
+mapping are noted (the packet model has no such fields).  Linux 6.18 accepts ``--map-set``
+only in the mangle table, and ``--map-prio``/``--map-queue`` only from FORWARD, OUTPUT and
+POSTROUTING (set_target_v3_checkentry).
 """
 
 from __future__ import annotations
@@ -164,6 +166,10 @@ def parse_set_target(opts: Sequence[Opt], ctx: ParseCtx) -> SetTarget:
     if "map_set" in kw and not flags:
         raise ctx.error("You must specify flags `--map-mark' or '--map-prio` or `--map-queue'")
     tgt = SetTarget(**kw)  # type: ignore[arg-type]
+    if tgt.map_set and ctx.table != "mangle":
+        # set_target_v3_checkentry() of Linux 6.18 (not in the out-of-tree ipset 7.21 module)
+        raise ctx.error("--map-set only usable from mangle table (the kernel refuses the rule: "
+                        "Invalid argument)")
     hooks = tgt.allowed_hooks
     if hooks is not None and ctx.chain in ("PREROUTING", "INPUT"):
         raise ctx.error("mapping of prio or/and queue is allowed only from OUTPUT/FORWARD/POSTROUTING "

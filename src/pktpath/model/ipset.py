@@ -655,3 +655,64 @@ def xt_reference_error(sets: Mapping[str, IpSet], name: str, family: Family = Fa
         fam = "IPv6" if s.family is Family.INET6 else "IPv4"
         return f"The protocol family of set {name} is {fam}, which is not applicable."
     return None
+
+
+def packet_element(s: IpSet, pv: PacketView, dirs: tuple[Dir, ...]) -> tuple[Part, ...] | str:
+    """The element the type's kadt function builds for an ADD or DEL from this packet
+    (what ``-j SET --add-set`` would store), or why it builds none.  Network dimensions take
+    the most specific prefix length present in the set, or the host mask when it is empty
+    (INIT_CIDR(h->nets[0].cidr[n], HOST_MASK))."""
+    t = s.settype
+    if len(dirs) < t.dimension:
+        return f"{t.name} has {t.dimension} dimension(s), the rule gives {len(dirs)}"
+    if s.family is not Family.UNSPEC and s.family is not pv.family:
+        return f"set family {s.family} does not apply to an {pv.family} packet"
+    if t.name == "list:set":
+        return "list:set adds to the first member set that accepts the element"
+    idx = s.index()
+    parts: list[Part] = []
+    for i, kind in enumerate(t.dims):
+        d = dirs[i]
+        if kind is Dim.IP:
+            a = _addr(pv, d)
+            if i == 0 and t.name in ("hash:ip", "hash:ip,port"):
+                a &= effective_bitmask(s.opts)
+                if a == 0:
+                    return f"a zero address cannot be stored in {t.name}"
+            if t.name == "bitmap:ip" or t.name == "bitmap:ip,mac":
+                assert s.opts.range is not None
+                if not s.opts.range[0] <= a <= s.opts.range[1]:
+                    return "address outside the bitmap's range"
+                a &= netmask(s.opts.netmask or 32)
+            parts.append(a)
+        elif kind is Dim.NET:
+            cidrs = idx.cidrs.get(i, ())
+            c = cidrs[0] if cidrs else 32
+            a = _addr(pv, d)
+            if t.name == "hash:net,net":
+                a &= effective_bitmask(s.opts)
+            parts.append(Net(a & netmask(c), c))
+        elif kind is Dim.PORT:
+            pp = packet_port(pv, d is Dir.SRC)
+            if pp is None:
+                return "no port information (protocol 0 or a fragment)"
+            if t.name == "bitmap:port":
+                assert s.opts.range is not None
+                if pp.proto not in BITMAP_PORT_PROTOS or not s.opts.range[0] <= pp.port <= s.opts.range[1]:
+                    return "not a TCP/UDP port inside the bitmap's range"
+                parts.append(pp.port)
+            else:
+                parts.append(pp)
+        elif kind is Dim.IFACE:
+            dev = (pv.in_dev if d is Dir.SRC else pv.out_dev) or ""
+            if not dev:
+                return "no " + ("input" if d is Dir.SRC else "output") + " device at this hook"
+            parts.append(Iface(dev))
+        elif kind is Dim.MARK:
+            parts.append(pv.mark & (0xFFFFFFFF if s.opts.markmask is None else s.opts.markmask))
+        elif kind is Dim.MAC:
+            mac = pv.mac_src if d is Dir.SRC else pv.mac_dst
+            if not mac:
+                return "no Ethernet source/destination address in the packet"
+            parts.append(mac)
+    return tuple(parts)

@@ -54,12 +54,31 @@ _SYNTHETIC_TABLES: dict[int, str] = {}
 class _Ctx:
     """Where we are in the document: the file name and the JSON path, for error messages."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, text: str = "") -> None:
         self.source = source
+        self.text = text
 
     def fail(self, path: str, expected: str, got: object = None) -> ParseError:
         shown = "" if got is None else f", got {json.dumps(got)[:80]}"
-        return ParseError(self.source, 0, f"JSON path {path}: expected {expected}{shown}")
+        return ParseError(self.source, self._line_of(path), f"JSON path {path}: expected {expected}{shown}")
+
+    def _line_of(self, path: str) -> int:
+        """The line where the top-level element ``$[i]`` of the path starts (0 if unknown)."""
+        if not path.startswith("$[") or "]" not in path:
+            return 1 if self.text.strip() else 0
+        index = int(path[2:path.index("]")])
+        decoder = json.JSONDecoder()
+        pos = self.text.index("[") + 1
+        for i in range(index + 1):
+            while pos < len(self.text) and self.text[pos] in " \t\r\n,":
+                pos += 1
+            if i == index:
+                return self.text.count("\n", 0, pos) + 1
+            try:
+                pos = decoder.raw_decode(self.text, pos)[1]
+            except json.JSONDecodeError:
+                return 0
+        return 0
 
 
 def _load(text: str, source: str) -> list[object]:
@@ -71,7 +90,7 @@ def _load(text: str, source: str) -> list[object]:
     except json.JSONDecodeError as e:
         raise ParseError(source, e.lineno, f"broken JSON: {e.msg} (column {e.colno})") from e
     if not isinstance(data, list):
-        raise _Ctx(source).fail("$", "a JSON array (the output of ip -j)", type(data).__name__)
+        raise _Ctx(source, text).fail("$", "a JSON array (the output of ip -j)", type(data).__name__)
     return data
 
 
@@ -140,7 +159,7 @@ def _synthetic_id(name: str) -> int:
     return _SYNTHETIC_BASE + (zlib.crc32(name.encode()) & 0xFFFFFF)
 
 
-def table_id(ctx: _Ctx, value: object, path: str) -> int:
+def _table_id(ctx: _Ctx, value: object, path: str) -> int:
     """``"main"``, ``"local"``, ``"default"``, ``"100"`` or 100 -> table id (rtnl_rttable_a2n)."""
     if isinstance(value, str) and value in TABLE_NAMES:
         return TABLE_NAMES[value]
@@ -167,11 +186,15 @@ def table_label(table: int) -> str:
 
 
 def _group(ctx: _Ctx, value: object, path: str) -> int:
+    """A device group: ``default`` (0), a number, or a name from the host's group file."""
     if value == "default":
         return 0
-    if isinstance(value, str) and not value.strip().lstrip("-").isdigit() and not value.startswith("0x"):
-        return _synthetic_id(value)
-    return _int(ctx, value, path)
+    try:
+        return _int(ctx, value, path)
+    except ParseError:
+        if isinstance(value, str) and value.strip():
+            return _synthetic_id(value)
+        raise
 
 
 def _scope(ctx: _Ctx, value: object, path: str) -> int:
@@ -258,13 +281,13 @@ def _linkinfo(ctx: _Ctx, obj: Mapping[str, object], path: str) -> tuple[str | No
     data = info_obj.get("info_data")
     vrf_table = None
     if kind == "vrf" and isinstance(data, dict) and "table" in data:
-        vrf_table = table_id(ctx, data["table"], f"{path}.linkinfo.info_data.table")
+        vrf_table = _table_id(ctx, data["table"], f"{path}.linkinfo.info_data.table")
     return kind, vrf_table
 
 
 def parse_links(text: str, source: str) -> tuple[Link, ...]:
     """``ip -j addr show`` or ``ip -j -d link show`` -> links (with their IPv4 addresses)."""
-    ctx = _Ctx(source)
+    ctx = _Ctx(source, text)
     return tuple(_link(ctx, raw, f"$[{i}]") for i, raw in enumerate(_load(text, source)))
 
 
@@ -352,7 +375,7 @@ def _route(ctx: _Ctx, raw: object, path: str) -> Route | None:
     scope = _opt(ctx, obj, "scope", path, _scope)
     return Route(
         dst=dst,
-        table=_opt(ctx, obj, "table", path, table_id) or RT_TABLE_MAIN,
+        table=_opt(ctx, obj, "table", path, _table_id) or RT_TABLE_MAIN,
         type=rtype,
         tos=tos,
         metric=_opt(ctx, obj, "metric", path, _int) or 0,
@@ -380,7 +403,7 @@ def _route_nexthops(ctx: _Ctx, obj: Mapping[str, object], path: str) -> tuple[Ne
 
 def parse_routes(text: str, source: str) -> tuple[Route, ...]:
     """``ip -j route show table all`` -> routes of every table, in dump order."""
-    ctx = _Ctx(source)
+    ctx = _Ctx(source, text)
     routes = (_route(ctx, raw, f"$[{i}]") for i, raw in enumerate(_load(text, source)))
     return tuple(r for r in routes if r is not None)
 
@@ -530,7 +553,7 @@ def _rule(ctx: _Ctx, raw: object, path: str) -> FibRule | None:
     action, goto = _action(ctx, obj, path)
     fwmark = _opt(ctx, obj, "fwmark", path, _int)
     fwmask = _opt(ctx, obj, "fwmask", path, _int)
-    table = _opt(ctx, obj, "table", path, table_id)
+    table = _opt(ctx, obj, "table", path, _table_id)
     if action == "lookup" and table is None and "l3mdev" not in obj:
         raise ctx.fail(f"{path}.table", "a table to look up")
     return FibRule(
@@ -564,6 +587,6 @@ def _rule(ctx: _Ctx, raw: object, path: str) -> FibRule | None:
 
 def parse_rules(text: str, source: str) -> tuple[FibRule, ...]:
     """``ip -j rule show`` -> rules in list order (the order the kernel walks them)."""
-    ctx = _Ctx(source)
+    ctx = _Ctx(source, text)
     rules = (_rule(ctx, raw, f"$[{i}]") for i, raw in enumerate(_load(text, source)))
     return tuple(r for r in rules if r is not None)

@@ -63,6 +63,17 @@ PROTOCOLS: Mapping[str, int] = {
     "mobility-header": 135, "udplite": 136, "mpls-in-ip": 137, "manet": 138, "hip": 139,
     "shim6": 140, "wesp": 141, "rohc": 142, "ethernet": 143,
 }
+#: the aliases column of /etc/protocols (getprotobyname() matches them exactly too)
+PROTOCOL_ALIASES: Mapping[str, int] = {
+    "IP": 0, "HOPOPT": 0, "ICMP": 1, "IGMP": 2, "GGP": 3, "IP-ENCAP": 4, "ST": 5, "TCP": 6, "EGP": 8,
+    "IGP": 9, "PUP": 12, "UDP": 17, "HMP": 20, "XNS-IDP": 22, "RDP": 27, "ISO-TP4": 29, "DCCP": 33,
+    "XTP": 36, "DDP": 37, "IDPR-CMTP": 38, "IPv6": 41, "IPv6-Route": 43, "IPv6-Frag": 44, "IDRP": 45,
+    "RSVP": 46, "GRE": 47, "IPSEC-ESP": 50, "IPSEC-AH": 51, "SKIP": 57, "IPv6-ICMP": 58, "IPv6-NoNxt": 59,
+    "IPv6-Opts": 60, "RSPF": 73, "CPHB": 73, "VMTP": 81, "EIGRP": 88, "OSPFIGP": 89, "AX.25": 93,
+    "IPIP": 94, "ETHERIP": 97, "ENCAP": 98, "PIM": 103, "IPCOMP": 108, "VRRP": 112, "L2TP": 115,
+    "ISIS": 124, "SCTP": 132, "FC": 133, "Mobility-Header": 135, "UDPLite": 136, "MPLS-in-IP": 137,
+    "HIP": 139, "Shim6": 140, "WESP": 141, "ROHC": 142, "Ethernet": 143,
+}
 PROTO_NAMES: Mapping[int, str] = {n: name for name, n in reversed(list(PROTOCOLS.items()))}
 
 #: lib/icmp.c icmp_typecodes[]: names are matched as case-insensitive prefixes, in order.
@@ -607,6 +618,8 @@ class _Restore:
             bm_fam = kw.get("family", t.family or Family.INET)
             assert isinstance(bm_fam, Family) and val is not None
             kw["bitmask"] = self.address(line, val, val.text, bm_fam)
+            if kw["bitmask"] == 0:
+                raise line.err("The value of the netmask parameter is invalid", val)
         elif opt == "range" and t.name == "bitmap:port":
             assert val is not None
             lo, hi = self.port_range(line, val, val.text.split(":", 1)[-1], "tcp")
@@ -617,9 +630,11 @@ class _Restore:
         elif opt == "range" or opt == "network":
             assert val is not None
             lo, hi, cidr = self.ip_spec(line, val, val.text, Family.INET, allow_range=True)
-            if cidr is not None and cidr == 0:
-                raise line.err("The value of the CIDR parameter of the IP address is invalid", val)
-            kw["range"] = (lo, hi)
+            if cidr is not None:
+                if cidr >= 32:  # bitmap_ip_create(): cidr >= HOST_MASK is refused
+                    raise line.err("The value of the CIDR parameter of the IP address is invalid", val)
+                lo &= netmask(cidr)
+            kw["range"] = (min(lo, hi), max(lo, hi))
         elif opt in ("from", "to"):
             assert val is not None
             kw[opt] = self.address(line, val, val.text, Family.INET)
@@ -733,7 +748,7 @@ class _Restore:
         if not sep:
             proto_text, port_text = "tcp", text
         lookup = "ipv6-icmp" if proto_text.lower() == "icmpv6" else proto_text
-        proto = PROTOCOLS.get(lookup)
+        proto = PROTOCOLS.get(lookup, PROTOCOL_ALIASES.get(lookup))
         if proto is None:
             proto = c_number(proto_text, 0xFF)
             if proto is None:
@@ -784,12 +799,12 @@ class _Restore:
             return
         elems = self.expand(line, d, elem_tok, flags)
         for elem in elems:
-            k = d.find(elem)
             if cmd == "test":
-                if k is None:
+                if not self.contains(d, elem):
                     raise line.err(f"{elem_tok.text} is NOT in set {d.name} (ipset restore stops at a "
                                    "failing test)", elem_tok)
                 continue
+            k = d.find(elem)
             if cmd == "del":
                 if k is None:
                     if exist:
@@ -799,11 +814,18 @@ class _Restore:
                 continue
             entry = self.new_entry(d, elem, ext, "nomatch" in flags)
             if k is not None:
+                old = d.entries[k]
+                if t.name == "bitmap:ip,mac" and old.elem[1] is None and elem[1] is not None:
+                    d.put(entry, k)  # bitmap_ipmac_do_add(): fills in the MAC, no error
+                    continue
                 if not exist:
                     raise line.err("Element cannot be added to the set: it's already added", elem_tok)
-                old = d.entries[k]
-                if old.packets is not None and "packets" not in ext:
-                    entry = replace(entry, packets=old.packets, bytes=old.bytes)
+                if t.name == "bitmap:ip,mac" and elem[1] is None:
+                    entry = replace(entry, elem=old.elem)  # the stored MAC stays
+                # ip_set_init_counter(): a counter not given keeps its value
+                packets, nbytes = ext.get("packets", old.packets), ext.get("bytes", old.bytes)
+                assert isinstance(packets, int | None) and isinstance(nbytes, int | None)
+                entry = replace(entry, packets=packets, bytes=nbytes)
                 d.put(entry, k)
                 continue
             if t.is_hash and len(d.entries) >= (d.opts.maxelem or DEFAULT_MAXELEM):
@@ -1087,6 +1109,28 @@ class _Restore:
             raise line.err("The value of the CIDR parameter of the IP address is invalid", tok)
         addr = self.address(line, tok, addr_text, fam)
         return [Net(addr & netmask(cidr, bits) & bm, cidr)]
+
+    def contains(self, d: _Draft, elem: tuple[Part, ...]) -> bool:
+        """The uadt TEST of ``ipset test``: an element whose networks are host addresses is
+        looked up through the set's prefix lengths, most specific first (mtype_test_cidrs);
+        anything else must be stored as is.  A nomatch entry answers no."""
+        t = d.type
+        host = d.family.host_mask
+        dims = [i for i, k in enumerate(t.dims) if k is Dim.NET]
+        nets = [p for i in dims if isinstance(p := elem[i], Net)]
+        if not dims or any(n.cidr != host for n in nets):
+            k = d.find(elem)
+            return k is not None and not d.entries[k].nomatch
+        lengths = [sorted({p.cidr for e in d.entries.values() if isinstance(p := e.elem[i], Net)},
+                          reverse=True) for i in dims]
+        for combo in itertools.product(*lengths):
+            probe = list(elem)
+            for i, n, c in zip(dims, nets, combo, strict=True):
+                probe[i] = Net(n.addr & netmask(c, host), c)
+            k = d.find(tuple(probe))
+            if k is not None:
+                return not d.entries[k].nomatch
+        return False
 
     # ------------------------------------------------------------ set-level commands
     def destroy_flush(self, line: _Line, cmd: str, args: list[_Tok], exist: bool) -> None:
