@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pktpath.errors import ParseError, PktpathError
+from pktpath.model.ipset import IpSet, xt_reference_error
 from pktpath.model.net import NetState
 from pktpath.model.snapshot import HostSnapshot
 from pktpath.model.xtables import Ruleset
@@ -122,17 +123,18 @@ def load_net_state(files: SnapshotFiles) -> NetState:
     return NetState(**kw)  # type: ignore[arg-type]
 
 
-def _check_sets(ruleset: Ruleset, ipsets: Mapping[str, object]) -> None:
+def _check_sets(ruleset: Ruleset, ipsets: Mapping[str, IpSet]) -> None:
+    """Refuse a rule naming a set the snapshot lacks, as iptables does when loading it."""
     for table in ruleset.tables.values():
         for chain in table.chains.values():
             for rule in chain.rules:
-                for m in rule.matches:
-                    for name in getattr(m, "referenced_sets", lambda: ())():
-                        if name not in ipsets:
+                for ext in (*rule.matches, rule.target):
+                    for name in getattr(ext, "referenced_sets", lambda: ())():
+                        msg = xt_reference_error(ipsets, name)
+                        if msg is not None:
                             loc = rule.origin
                             raise ParseError(loc.source if loc else ruleset.source, loc.line if loc else 0,
-                                             f"set '{name}' does not exist (no such set in ipset-save.txt); "
-                                             "the kernel refuses the rule", rule.text)
+                                             f"{msg} (the kernel refuses the rule)", rule.text)
 
 
 def read_json_file(text: str, source: str) -> object:

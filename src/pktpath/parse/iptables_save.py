@@ -105,7 +105,7 @@ class _Parser:
         return ParseError(self.source, lineno, msg, line, col)
 
     def run(self) -> Ruleset:
-        for lineno, raw in enumerate(self.text.splitlines(), 1):
+        for lineno, raw in enumerate(self.text.split("\n"), 1):
             line = raw.strip()
             if not line:
                 continue
@@ -118,6 +118,11 @@ class _Parser:
             if line.startswith("*"):
                 self.start_table(lineno, line)
             elif line == "COMMIT":
+                if raw != "COMMIT":
+                    # iptables-restore compares the whole line with "COMMIT\n": a trailing blank or
+                    # CR makes it an (invalid) command.
+                    raise self.err(lineno, raw, "Bad argument `COMMIT': the COMMIT line must hold nothing else "
+                                   "(no trailing blanks or CR)")
                 if self.current is None:
                     raise self.err(lineno, line, "COMMIT outside a table, expected '*TABLE' before it")
                 self.current = None

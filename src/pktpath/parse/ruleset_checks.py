@@ -29,15 +29,24 @@ def check_table(table: Table, source: str) -> None:
                     raise _fail(rule, source, f"can't use -o with {chain.name} (no output interface yet)")
             mask = hooks_of.get(chain.name, frozenset())
             for ext in (*rule.matches, rule.target):
-                allowed = getattr(ext, "hooks", None)
-                valid = getattr(ext, "valid_hooks", None)
-                if callable(valid):
-                    allowed = valid()
+                allowed = _allowed_hooks(ext)
                 if allowed is not None and mask - allowed:
                     bad = ", ".join(sorted(h.name for h in mask - allowed))
                     name = getattr(ext, "name", type(ext).__name__)
                     raise _fail(rule, source, f"{name} cannot be used from {bad} (chain {chain.name} is reached "
                                 "from there); the kernel refuses the table (bad hook_mask)")
+
+
+def _allowed_hooks(ext: object) -> frozenset[Hook] | None:
+    """The hooks an extension accepts: a ``hooks`` class attribute, a ``valid_hooks()`` method
+    (when it depends on the options) or an ``allowed_hooks`` property (hook names)."""
+    valid = getattr(ext, "valid_hooks", None)
+    allowed = valid() if callable(valid) else getattr(ext, "hooks", None)
+    if allowed is None:
+        allowed = getattr(ext, "allowed_hooks", None)
+    if allowed is None:
+        return None
+    return frozenset(h if isinstance(h, Hook) else Hook[str(h)] for h in allowed)
 
 
 def reachable_hooks(table: Table, source: str) -> dict[str, frozenset[Hook]]:
