@@ -74,6 +74,8 @@ def observed(case: dict[str, Any], snap_dir: Path, trace: dict[str, Any]) -> tup
                        dport=str(trace["destPort"]), icmp_type=None, tcp_flags=None, mark=None, ttl=None,
                        length=None, mac_src=None, uid=None, **entry(case, trace["sourceIP"]))
     outcomes = simulate(snap, pkt)
+    probs = [o.probability for o in outcomes]
+    assert None in probs or abs(sum(p for p in probs if p is not None) - 1.0) < 1e-6, probs  # shares sum to 1
     dnat, verdicts, masq = set(), set(), False
     for o in outcomes:
         ids = [e.id for e in o.trace]

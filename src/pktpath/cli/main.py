@@ -50,10 +50,11 @@ def cli() -> None:
 @click.option("--uid", help="uid of the sending process (--local)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lenient", is_flag=True, help="load rules pktpath cannot read as uncertain (both outcomes)")
+@click.option("--all-paths", is_flag=True, help="text output: show every possible fate in full")
 def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str,
           sport: str | None, dport: str | None, icmp_type: str | None, icmp_id: str | None,
           tcp_flags: str | None, mark: str | None, ttl: str | None, length: str | None,
-          mac_src: str | None, uid: str | None, fmt: str, lenient: bool) -> None:
+          mac_src: str | None, uid: str | None, fmt: str, lenient: bool, all_paths: bool) -> None:
     """Trace one packet through SNAPSHOT (a directory or .tar.gz)."""
     from pktpath.cli.packet_args import build_packet
     from pktpath.engine.simulate import simulate
@@ -69,7 +70,7 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
     if fmt == "json":
         click.echo(json.dumps(trace_json(pkt, outcomes, snap.notes), indent=1))
     else:
-        render_trace(Console(highlight=False, soft_wrap=True), pkt, outcomes, snap.notes)
+        render_trace(Console(highlight=False, soft_wrap=True), pkt, outcomes, snap.notes, all_paths)
 
 
 @cli.command()

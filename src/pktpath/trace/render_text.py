@@ -42,7 +42,8 @@ def render_outcome(console: Console, o: PathOutcome) -> None:
     console.print(verdict)
 
 
-def render_trace(console: Console, pkt: Packet, outcomes: list[PathOutcome], notes: tuple[str, ...] = ()) -> None:
+def render_trace(console: Console, pkt: Packet, outcomes: list[PathOutcome], notes: tuple[str, ...] = (),
+                 all_paths: bool = False) -> None:
     p = packet_json(pkt)
     where = "sent by a local process" if pkt.local else f"arriving on {pkt.iif}"
     ports = f" {p['sport']} -> {p['dport']}" if p["sport"] is not None else ""
@@ -55,9 +56,23 @@ def render_trace(console: Console, pkt: Packet, outcomes: list[PathOutcome], not
         return
     console.print(Text(f"{len(outcomes)} possible fates (the snapshot cannot decide every rule):", style="bold yellow"))
     for i, o in enumerate(outcomes, 1):
-        prob = "unknown likelihood" if o.probability is None else f"probability {o.probability:.4g}"
-        console.print(Text(f"\n--- path {i} ({prob}) ---", style="bold"))
+        console.print(Text(f"  path {i} ({_likelihood(o)}): {_summary(o)}"))
+    shown = outcomes if all_paths else outcomes[:1]
+    for i, o in enumerate(shown, 1):
+        console.print(Text(f"\n--- path {i} ({_likelihood(o)}) ---", style="bold"))
         for c in o.choices:
             outcome = "matched" if c.matched else "did not match"
             console.print(Text(f"  choice: {c.id} {outcome} ({c.why})", style="yellow"))
         render_outcome(console, o)
+    if not all_paths:
+        console.print(Text(f"\n({len(outcomes) - 1} more paths: --all-paths shows each in full)", style="dim"))
+
+
+def _likelihood(o: PathOutcome) -> str:
+    return "unknown likelihood" if o.probability is None else f"probability {o.probability:.4g}"
+
+
+def _summary(o: PathOutcome) -> str:
+    nat = [e.message for e in o.events if e.kind == "nat" and " applied at " not in e.message]
+    r = o.result
+    return (", ".join(nat) + " -> " if nat else "") + f"{r.disposition} ({r.reason})"
