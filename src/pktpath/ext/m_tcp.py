@@ -21,8 +21,9 @@ def parse_flags(text: str, ctx: ParseCtx) -> int:
         return 0
     value = 0
     for name in text.split(","):
-        if name.upper() not in TCP_FLAG_NAMES:
-            raise ctx.error(f"unknown TCP flag {name!r}, expected SYN,ACK,FIN,RST,URG,PSH,ECE,CWR,ALL,NONE")
+        # libxt_tcp knows FIN SYN RST PSH ACK URG only: iptables 1.8.9 refuses ECE and CWR here.
+        if name.upper() not in TCP_FLAG_NAMES or name.upper() in ("ECE", "CWR"):
+            raise ctx.error(f"unknown TCP flag {name!r}, expected SYN,ACK,FIN,RST,URG,PSH,ALL,NONE")
         value |= TCP_FLAG_NAMES[name.upper()]
     return value
 

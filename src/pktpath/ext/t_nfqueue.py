@@ -27,7 +27,9 @@ class NfqueueTarget(Target):
         skb.notes.append(f"NFQUEUE: queued to {queues}; "
                          + ("with --queue-bypass and no listener the kernel accepts it (next hook function)"
                             if self.bypass else "with no listener the kernel drops it"))
-        return Verdict.QUEUE
+        # No listener is visible in a snapshot: with --queue-bypass the kernel then accepts
+        # the packet, skipping the rest of this table (checked on the kernel).
+        return Verdict.ACCEPT if self.bypass else Verdict.QUEUE
 
     def render(self) -> str:
         if self.total > 1:
