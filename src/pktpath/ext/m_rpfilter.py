@@ -13,7 +13,8 @@ from pktpath.model.xtables import Match, MatchResult
 
 
 def _zeronet(a: int) -> bool:
-    return (a & 0xFF000000) == 0
+    """ipv4_is_zeronet(): only 0.0.0.0 since Linux 5.3 (0/8 routes as unicast)."""
+    return routing.is_zeronet(a)
 
 
 def _get_saddr(addr: int) -> int:
