@@ -23,7 +23,8 @@ DNAT_CONN = ("tcp      6 431999 ESTABLISHED src=198.51.100.7 dst=203.0.113.2 spo
 def snapshot(tmp_path: Path) -> Path:
     dest = tmp_path / "snap"
     shutil.copytree(EXAMPLE, dest)
-    (dest / "conntrack.txt").write_text(DNAT_CONN + "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n")
+    footer = "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n"
+    (dest / "conntrack.txt").write_text(DNAT_CONN + footer)
     return dest
 
 

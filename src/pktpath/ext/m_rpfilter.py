@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from pktpath.engine import routing
 from pktpath.engine.skb import Hook, Skb, XtParams
 from pktpath.ext.registry import Opt, ParseCtx, register_match
 from pktpath.model.xtables import Match, MatchResult
