@@ -158,3 +158,22 @@ def test_kernel_load_refusals(body: str, msg: str | None) -> None:
 def test_unreachable_loop_is_accepted() -> None:
     # mark_source_chains() only walks from the hooks: a loop no hook reaches loads.
     parse("*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j A\nCOMMIT\n", "l.txt")
+
+
+RESTORE_COMMANDS = [
+    ("insert-first", ["-A INPUT -p tcp -j ACCEPT", "-I INPUT -p udp -j DROP"], ["-p udp", "-p tcp"]),
+    ("insert-at", ["-A INPUT -p tcp -j ACCEPT", "-A INPUT -p icmp -j ACCEPT", "-I INPUT 2 -p udp -j DROP"],
+     ["-p tcp", "-p udp", "-p icmp"]),
+    ("delete-number", ["-A INPUT -p tcp -j ACCEPT", "-A INPUT -p udp -j ACCEPT", "-D INPUT 1"], ["-p udp"]),
+    ("delete-spec", ["-A INPUT -p tcp -j ACCEPT", "-A INPUT -p udp -j ACCEPT", "-D INPUT -p tcp -j ACCEPT"],
+     ["-p udp"]),
+    ("replace", ["-A INPUT -p tcp -j ACCEPT", "-R INPUT 1 -p udp -j ACCEPT"], ["-p udp"]),
+    ("flush", ["-A INPUT -p tcp -j ACCEPT", "-F INPUT", "-A INPUT -p icmp -j ACCEPT"], ["-p icmp"]),
+]
+
+
+@pytest.mark.parametrize("lines,expected", [c[1:] for c in RESTORE_COMMANDS], ids=[c[0] for c in RESTORE_COMMANDS])
+def test_restore_commands(lines: list[str], expected: list[str]) -> None:
+    text = "*filter\n:INPUT ACCEPT [0:0]\n" + "\n".join(lines) + "\nCOMMIT\n"
+    rules = parse(text, "c.txt").tables["filter"].chains["INPUT"].rules
+    assert [r.text.split(" -j ")[0].replace("-A INPUT ", "") for r in rules] == expected

@@ -262,8 +262,8 @@ class _Parser:
                 raise self.err(lineno, line, "expected '-R CHAIN NUMBER rule' with one address per option")
             chain.rules[position - 1] = rules[0]
         else:  # -D with a rule: delete the first rule that is the same
-            for i, old in enumerate(chain.rules):
-                if old == rules[0]:
+            for i, existing in enumerate(chain.rules):
+                if existing == rules[0]:
                     del chain.rules[i]
                     break
             else:
