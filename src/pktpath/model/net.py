@@ -175,8 +175,12 @@ class Sysctls:
         if own in self.values:
             return self.get_int(own)
         if key == "forwarding":
-            # A device created after ip_forward was set inherits it through default.forwarding.
-            return self.get_int("net.ipv4.conf.default.forwarding", self.get_int("net.ipv4.ip_forward"))
+            # Writing ip_forward (= all.forwarding) sets every device and default.forwarding
+            # (devinet_sysctl_forward), so a partial snapshot's ip_forward is each device's value.
+            for k in ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding"):
+                if k in self.values:
+                    return self.get_int(k)
+            return 0
         return self.get_int(f"net.ipv4.conf.default.{key}")
 
     def conf_or(self, dev: str, key: str) -> int:
