@@ -62,6 +62,35 @@ CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
     ("local-to-local-loopback", NAT + "-A OUTPUT -p udp -j MARK --set-xmark 0x1/0x1\nCOMMIT\n"
      + FILTER + "-A INPUT -i lo -p udp -j ACCEPT\nCOMMIT\n", {},
      ["--local", "--dst", "10.0.0.1", "--proto", "udp", "--sport", "40000", "--dport", "53"]),
+    ("reject-local-send", FILTER + "-A OUTPUT -p udp -j REJECT\nCOMMIT\n", {}, LOCAL),
+    ("reject-forward-tcp-reset", FILTER + "-A FORWARD -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n", {}, FWD),
+    ("dnat-output-to-local", NAT + "-A OUTPUT -p udp -j DNAT --to-destination 10.0.0.1\nCOMMIT\n"
+     + FILTER + "-A INPUT -p udp -j ACCEPT\nCOMMIT\n", {}, LOCAL),
+    ("snat-in-input", NAT + "-A INPUT -p udp -j SNAT --to-source 10.0.0.77\nCOMMIT\n" + FILTER
+     + "-A INPUT -p udp -s 10.0.0.77 -j ACCEPT\nCOMMIT\n", {}, IN),
+    ("subnet-broadcast-in", FILTER + "-A INPUT -m addrtype --dst-type BROADCAST -j ACCEPT\nCOMMIT\n", {},
+     ["--iif", "eth0", "--src", "10.0.0.2", "--dst", "10.0.0.255", "--proto", "udp", "--sport", "40000",
+      "--dport", "53", "--mac-src", "02:00:00:00:00:02"]),
+    ("mark-in-prerouting-selects-table", MANGLE + "-A PREROUTING -p tcp -j MARK --set-xmark 0x7/0xffffffff\nCOMMIT\n",
+     {"routes": MAIN + TABLE1, "rules": [{"priority": 0, "src": "all", "table": "local"},
+                                         {"priority": 100, "src": "all", "fwmark": "0x7", "table": "100"},
+                                         {"priority": 32766, "src": "all", "table": "main"},
+                                         {"priority": 32767, "src": "all", "table": "default"}]},
+     ["--iif", "eth1", "--src", "10.1.0.2", "--dst", "198.51.100.7", "--proto", "tcp", "--sport", "40000",
+      "--dport", "80", "--mac-src", "02:00:00:00:01:02"]),
+    ("masquerade-after-mark-reroute", MANGLE + "-A OUTPUT -p udp -j MARK --set-xmark 0x7/0xffffffff\nCOMMIT\n"
+     + NAT + "-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n",
+     {"routes": MAIN + TABLE1, "rules": [{"priority": 0, "src": "all", "table": "local"},
+                                         {"priority": 100, "src": "all", "fwmark": "0x7", "table": "100"},
+                                         {"priority": 32766, "src": "all", "table": "main"},
+                                         {"priority": 32767, "src": "all", "table": "default"}]},
+     ["--local", "--dst", "198.51.100.7", "--proto", "udp", "--sport", "40000", "--dport", "53"]),
+    ("icmp-echo-forward", FILTER + "-A FORWARD -p icmp -m icmp --icmp-type echo-request -j ACCEPT\n"
+     "-A FORWARD -j DROP\nCOMMIT\n", {},
+     ["--iif", "eth0", "--src", "10.0.0.2", "--dst", "10.1.0.7", "--proto", "icmp", "--icmp-type", "8/0",
+      "--mac-src", "02:00:00:00:00:02"]),
+    ("local-to-127", FILTER + "-A INPUT -i lo -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n", {},
+     ["--local", "--dst", "127.0.0.1", "--proto", "tcp", "--sport", "40000", "--dport", "22"]),
 ]
 
 
