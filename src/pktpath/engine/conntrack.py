@@ -142,6 +142,22 @@ class ConntrackTable:
             self.conns.append(ct)
 
 
+def find_related(table: ConntrackTable, skb: Skb) -> tuple[Conn, CtInfo] | None:
+    """icmp_error_message(): the connection an ICMP error quotes, and RELATED or RELATED_REPLY.
+
+    The quoted header is inverted and looked up; found as the REPLY tuple means the quoted
+    packet went in the original direction, so the error travels in the reply direction."""
+    if skb.proto != IPPROTO_ICMP or skb.icmp_type not in ICMP_ERRORS or skb.icmp_inner is None:
+        return None
+    src, dst, proto, sport, dport = skb.icmp_inner
+    quoted = Tuple(src, dst, proto, sport, dport)
+    found = table.find(quoted.inverted(), skb.ct_zone)
+    if found is None:
+        return None
+    ct, is_reply = found
+    return ct, CtInfo.RELATED_REPLY if is_reply else CtInfo.RELATED
+
+
 def new_state_for(skb: Skb, tcp_loose: bool) -> tuple[bool, str | None, str]:
     """Can this packet open a connection?  -> (ok, tcp_state, why-not).
 

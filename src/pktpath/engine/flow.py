@@ -78,8 +78,8 @@ def run_flow(engine: Engine, first: Packet, steps: list[Step], reply_iif: str | 
             prev = out[-1]
             assert prev.walk is not None
             role = ("responder" if prev.role == "initiator" else "initiator") if step.kind == "reply" else "initiator"
-            if step.icmp_error is not None:
-                raise UsageError("ICMP errors in an exchange (--then reply:icmp-T/C) are not modelled yet")
+            if step.icmp_error is not None and step.kind != "reply":
+                raise UsageError("an ICMP error answers the previous packet: write --then reply:icmp-TYPE/CODE")
             pkt = _reply(prev, step) if step.kind == "reply" else _original(out[0], step)
             if role == "responder" and reply_iif is not None and not pkt.local:
                 if reply_iif == "none":
@@ -108,6 +108,14 @@ def _reply(prev: FlowPacket, step: Step) -> Packet:
     if flags is None:
         flags = TCP_SYN | TCP_ACK if p.proto == IPPROTO_TCP and p.tcp_flags & TCP_SYN and not p.tcp_flags & TCP_ACK \
             else TCP_ACK
+    if step.icmp_error is not None:
+        # An ICMP error from the previous packet's receiver, quoting that packet as it was received.
+        quoted = (ip_to_int(str(seen["src"])), ip_to_int(str(seen["dst"])), p.proto,
+                  int(seen.get("icmp_id") or 0) if p.proto == IPPROTO_ICMP else int(seen["sport"] or 0),
+                  ((p.icmp_type or 0) << 8 | (p.icmp_code or 0)) if p.proto == IPPROTO_ICMP else int(seen["dport"] or 0))
+        return Packet(dst=ip_to_int(str(seen["src"])), src=ip_to_int(str(seen["dst"])),
+                      iif=None if local else res.oif, proto=IPPROTO_ICMP, icmp_type=step.icmp_error[0],
+                      icmp_code=step.icmp_error[1], icmp_inner=quoted, mark=0, ttl=64)
     icmp: dict[str, object] = {}
     if p.proto == IPPROTO_ICMP:
         icmp = {"icmp_type": ICMP_ECHO_REPLY.get(p.icmp_type or 8, 0), "icmp_code": 0,

@@ -201,3 +201,29 @@ def nat_packet(skb: Skb, ct: Conn, hook: Hook) -> bool:
         elif skb.proto == IPPROTO_ICMP and skb.icmp_id is not None:
             skb.icmp_id = target.sport
     return True
+
+
+def icmp_reply_translation(skb: Skb, ct: Conn, hook: Hook) -> bool:
+    """nf_nat_icmp_reply_translation(): rewrite an ICMP error's outer header (and the header
+    it quotes) so it looks like the reply to what its sender saw; True when it changed."""
+    manip = hook_manip(hook)
+    reply_dir = skb.ctinfo == CtInfo.RELATED_REPLY
+    bit = IPS_SRC_NAT if manip == NF_NAT_MANIP_SRC else IPS_DST_NAT
+    if reply_dir:
+        bit = IPS_DST_NAT if bit == IPS_SRC_NAT else IPS_SRC_NAT
+    if not ct.status & bit:
+        return False
+    other = ct.orig if reply_dir else ct.reply  # tuplehash[!dir]
+    if skb.icmp_inner is not None:
+        # the quoted packet is put back as it left this host's view (opposite manip)
+        src, dst, proto, sport, dport = skb.icmp_inner
+        if manip == NF_NAT_MANIP_SRC:  # inner gets the DST manip
+            dst, dport = other.dst, other.dport
+        else:
+            src, sport = other.src, other.sport
+        skb.icmp_inner = (src, dst, proto, sport, dport)
+    if manip == NF_NAT_MANIP_SRC:
+        skb.src = other.dst
+    else:
+        skb.dst = other.src
+    return True

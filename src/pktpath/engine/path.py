@@ -26,9 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pktpath.engine import routing
-from pktpath.engine.conntrack import IPS_SEEN_REPLY, attach_new, new_state_for, skb_tuple, tcp_packet
+from pktpath.engine.conntrack import (
+    IPS_SEEN_REPLY,
+    attach_new,
+    find_related,
+    new_state_for,
+    skb_tuple,
+    tcp_packet,
+)
 from pktpath.engine.host import Host
-from pktpath.engine.nat import hook_manip, initialized, nat_packet, setup_info
+from pktpath.engine.nat import hook_manip, icmp_reply_translation, initialized, nat_packet, setup_info
 from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, CtInfo, Hook, Skb, Socket, XtParams, proto_name
 from pktpath.engine.xt_eval import Row, TableImage, compile_table, do_table
 from pktpath.model.addr import int_to_ip
@@ -158,7 +165,7 @@ class Walk:
         length = p.length if p.length is not None else 20 + L4_HEADER.get(p.proto, 0)
         skb = Skb(src=p.src or 0, dst=p.dst, proto=p.proto, sport=p.sport, dport=p.dport,
                   tcp_flags=p.tcp_flags if p.proto == IPPROTO_TCP else 0, icmp_type=p.icmp_type,
-                  icmp_code=p.icmp_code, icmp_id=p.icmp_id, ttl=p.ttl, length=length, tos=p.tos,
+                  icmp_code=p.icmp_code, icmp_id=p.icmp_id, icmp_inner=p.icmp_inner, ttl=p.ttl, length=length, tos=p.tos,
                   ident=p.ident, mark=p.mark, mac_src=p.mac_src, iif=p.iif)
         if p.local:
             skb.sk = Socket(p.uid, p.gid)
@@ -219,6 +226,11 @@ class Walk:
                 self.event("conntrack", "untracked (NOTRACK / CT --notrack in raw): conntrack skips it",
                            state="UNTRACKED")
             return
+        related = find_related(self.host.conntrack, skb)
+        if related is not None:
+            skb.ct, skb.ctinfo = related
+            self.event("conntrack", f"{skb.ctinfo.name}: an ICMP error about a known connection", state="RELATED")
+            return
         found = self.host.conntrack.find(skb_tuple(skb), skb.ct_zone)
         if found is not None:
             ct, is_reply = found
@@ -256,6 +268,12 @@ class Walk:
         if ct is None:
             return
         manip = hook_manip(hook)
+        if skb.ctinfo in (CtInfo.RELATED, CtInfo.RELATED_REPLY) and skb.proto == IPPROTO_ICMP:
+            # nf_nat_ipv4_fn(): an ICMP error is translated from the binding, never by the nat table.
+            if icmp_reply_translation(skb, ct, hook):
+                self.event("nat", f"ICMP error translated at {hook.name}: now {int_to_ip(skb.src)} -> "
+                           f"{int_to_ip(skb.dst)}")
+            return
         if skb.ctinfo in (CtInfo.NEW, CtInfo.RELATED, CtInfo.RELATED_REPLY) and not initialized(ct, manip):
             if "nat" in self.engine.images:
                 before = len(skb.notes)

@@ -83,6 +83,7 @@ class Skb:
     icmp_type: int | None = None
     icmp_code: int | None = None
     icmp_id: int | None = None
+    icmp_inner: tuple[int, int, int, int, int] | None = None  # the header an ICMP error quotes
     ttl: int = 64
     length: int = 0
     tos: int = 0

@@ -25,6 +25,8 @@ class Packet:
     uid: int = 0
     gid: int = 0
     ident: int = 0
+    #: for an ICMP error: the header it quotes (src, dst, proto, sport, dport)
+    icmp_inner: tuple[int, int, int, int, int] | None = None
 
     @property
     def local(self) -> bool:
