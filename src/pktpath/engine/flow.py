@@ -110,9 +110,11 @@ def _reply(prev: FlowPacket, step: Step) -> Packet:
             else TCP_ACK
     if step.icmp_error is not None:
         # An ICMP error from the previous packet's receiver, quoting that packet as it was received.
-        quoted = (ip_to_int(str(seen["src"])), ip_to_int(str(seen["dst"])), p.proto,
-                  int(seen.get("icmp_id") or 0) if p.proto == IPPROTO_ICMP else int(seen["sport"] or 0),
-                  ((p.icmp_type or 0) << 8 | (p.icmp_code or 0)) if p.proto == IPPROTO_ICMP else int(seen["dport"] or 0))
+        if p.proto == IPPROTO_ICMP:
+            ports = (int(seen.get("icmp_id") or 0), (p.icmp_type or 0) << 8 | (p.icmp_code or 0))
+        else:
+            ports = (int(seen["sport"] or 0), int(seen["dport"] or 0))
+        quoted = (ip_to_int(str(seen["src"])), ip_to_int(str(seen["dst"])), p.proto, *ports)
         return Packet(dst=ip_to_int(str(seen["src"])), src=ip_to_int(str(seen["dst"])),
                       iif=None if local else res.oif, proto=IPPROTO_ICMP, icmp_type=step.icmp_error[0],
                       icmp_code=step.icmp_error[1], icmp_inner=quoted, mark=0, ttl=64)

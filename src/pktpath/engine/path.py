@@ -165,7 +165,8 @@ class Walk:
         length = p.length if p.length is not None else 20 + L4_HEADER.get(p.proto, 0)
         skb = Skb(src=p.src or 0, dst=p.dst, proto=p.proto, sport=p.sport, dport=p.dport,
                   tcp_flags=p.tcp_flags if p.proto == IPPROTO_TCP else 0, icmp_type=p.icmp_type,
-                  icmp_code=p.icmp_code, icmp_id=p.icmp_id, icmp_inner=p.icmp_inner, ttl=p.ttl, length=length, tos=p.tos,
+                  icmp_code=p.icmp_code, icmp_id=p.icmp_id, icmp_inner=p.icmp_inner,
+                  ttl=p.ttl, length=length, tos=p.tos,
                   ident=p.ident, mark=p.mark, mac_src=p.mac_src, iif=p.iif)
         if p.local:
             skb.sk = Socket(p.uid, p.gid)
