@@ -100,6 +100,8 @@ class _Parser:
         self.s_format = False  # iptables -S lines outside any *table
         self.lenient = False
         self.warnings: list[str] = []
+        self.ext_cache: dict[tuple[object, ...], object] = {}
+        self.prefix_cache: dict[str, Prefix] = {}
 
     def err(self, lineno: int, line: str, msg: str, col: int = 0) -> ParseError:
         return ParseError(self.source, lineno, msg, line, col)
@@ -418,12 +420,20 @@ class _Parser:
         matches: list[Match] = []
         ext_target: Target | None = None
         for spec, opts, col, is_target in modules:
-            try:
-                obj = spec.parse(opts, ctx)
-            except (ParseError, UnsupportedFeature):
-                raise
-            except ValueError as e:
-                raise ctx.error(f"{spec.name}: {e}", col) from None
+            # Extension objects are frozen: the same options in the same context parse once
+            # (large rulesets repeat "-m tcp --dport 80" or "-j KUBE-MARK-MASQ" thousands of times).
+            key = (spec.name, tuple((o.name, o.args, o.invert) for o in opts), ctx.proto, ctx.inv_proto,
+                   table, chain if chain in BUILTIN_CHAINS[table] else "")
+            obj = self.ext_cache.get(key)
+            if obj is None:
+                try:
+                    obj = spec.parse(opts, ctx)
+                except (ParseError, UnsupportedFeature):
+                    raise
+                except ValueError as e:
+                    raise ctx.error(f"{spec.name}: {e}", col) from None
+                if not ctx.warnings:
+                    self.ext_cache[key] = obj
             if is_target:
                 assert isinstance(obj, Target)
                 ext_target = obj
@@ -453,9 +463,9 @@ class _Parser:
             for d in dsts or [""]:
                 fields = dict(base)
                 if s:
-                    fields["src"] = self.prefix(s, ctx)
+                    fields["src"] = self.prefix_cache.get(s) or self.cached_prefix(s, ctx)
                 if d:
-                    fields["dst"] = self.prefix(d, ctx)
+                    fields["dst"] = self.prefix_cache.get(d) or self.cached_prefix(d, ctx)
                 header = IpHeaderMatch(**fields)  # type: ignore[arg-type]
                 rules.append(Rule(header, tuple(matches), tgt, text, loc, counters))
         return rules
@@ -515,6 +525,10 @@ class _Parser:
         if text.isdigit() and int(text) <= 255:
             return int(text)
         raise ctx.error(f"unknown protocol {tok.text!r}, expected a name (tcp, udp, icmp...) or 0-255", tok.col)
+
+    def cached_prefix(self, text: str, ctx: ParseCtx) -> Prefix:
+        p = self.prefix_cache[text] = self.prefix(text, ctx)
+        return p
 
     @staticmethod
     def prefix(text: str, ctx: ParseCtx) -> Prefix:
