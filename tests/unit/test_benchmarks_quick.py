@@ -37,7 +37,7 @@ def _bench() -> ModuleType:
 def case_and_result(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, dict[str, object]]:
     run = _bench()
     case = run.build_case(20, 1, tmp_path_factory.mktemp("bench"))
-    result = run.run_worker(case, 1, 1, True)
+    result = run.run_worker(case, 1, 1)
     assert "error" not in result, result.get("stderr")
     return case, result
 
