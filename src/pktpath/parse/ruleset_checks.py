@@ -37,9 +37,23 @@ def check_table(table: Table, source: str) -> None:
                                 "from there); the kernel refuses the table (bad hook_mask)")
 
 
+_CLASS_HOOKS: dict[type, frozenset[Hook] | None] = {}
+
+
 def _allowed_hooks(ext: object) -> frozenset[Hook] | None:
     """The hooks an extension accepts: a ``hooks`` class attribute, a ``valid_hooks()`` method
     (when it depends on the options) or an ``allowed_hooks`` property (hook names)."""
+    cls = type(ext)
+    if cls in _CLASS_HOOKS:
+        return _CLASS_HOOKS[cls]
+    per_instance = hasattr(cls, "valid_hooks") or hasattr(cls, "allowed_hooks")
+    result = _instance_hooks(ext)
+    if not per_instance:
+        _CLASS_HOOKS[cls] = result
+    return result
+
+
+def _instance_hooks(ext: object) -> frozenset[Hook] | None:
     valid = getattr(ext, "valid_hooks", None)
     allowed = valid() if callable(valid) else getattr(ext, "hooks", None)
     if allowed is None:
@@ -50,27 +64,56 @@ def _allowed_hooks(ext: object) -> frozenset[Hook] | None:
 
 
 def reachable_hooks(table: Table, source: str) -> dict[str, frozenset[Hook]]:
-    """Which hooks reach each chain; raises on a jump loop (ELOOP) reachable from a hook."""
-    hooks: dict[str, set[Hook]] = {}
+    """Which hooks reach each chain; raises on a jump loop (ELOOP) reachable from a hook.
+
+    One pass over the chain graph (callee sets, not rules), like mark_source_chains()."""
+    edges: dict[str, dict[str, Rule]] = {}
     for chain in table.chains.values():
-        if not chain.builtin:
+        out: dict[str, Rule] = {}
+        for rule in chain.rules:
+            tgt = rule.target
+            if isinstance(tgt, JumpTarget) and tgt.chain not in out:
+                out[tgt.chain] = rule
+        edges[chain.name] = out
+    hooks: dict[str, set[int]] = {}
+    loop_free: set[str] = set()
+    for chain in table.chains.values():
+        if chain.builtin:
+            _check_loops(chain.name, edges, source, loop_free)
+            hook = Hook[chain.name].value  # plain ints: enum hashing is slow on 100k chains
+            stack = [chain.name]
+            while stack:
+                name = stack.pop()
+                seen = hooks.setdefault(name, set())
+                if hook in seen:
+                    continue
+                seen.add(hook)
+                stack.extend(edges[name])
+    by_value = {h.value: h for h in Hook}
+    return {k: frozenset(by_value[h] for h in v) for k, v in hooks.items()}
+
+
+def _check_loops(root: str, edges: dict[str, dict[str, Rule]], source: str,
+                 done: set[str] | None = None) -> None:
+    """Iterative depth-first search; a callee already on the path closes a loop."""
+    finished = done if done is not None else set()
+    on_path: list[str] = [root]
+    position = {root: 0}
+    iters = [iter(edges[root].items())]
+    while iters:
+        try:
+            callee, rule = next(iters[-1])
+        except StopIteration:
+            name = on_path.pop()
+            finished.add(name)
+            del position[name]
+            iters.pop()
             continue
-        hook = Hook[chain.name]
-        _walk(table, chain.name, hook, hooks, [], source)
-    return {k: frozenset(v) for k, v in hooks.items()}
-
-
-def _walk(table: Table, name: str, hook: Hook, hooks: dict[str, set[Hook]], path: list[str], source: str) -> None:
-    seen = hooks.setdefault(name, set())
-    if hook in seen and name not in path:
-        return
-    seen.add(hook)
-    path.append(name)
-    for rule in table.chains[name].rules:
-        tgt = rule.target
-        if isinstance(tgt, JumpTarget):
-            if tgt.chain in path:
-                cycle = " -> ".join(path[path.index(tgt.chain):] + [tgt.chain])
-                raise _fail(rule, source, f"jump loop {cycle}: the kernel refuses the table (ELOOP)")
-            _walk(table, tgt.chain, hook, hooks, path, source)
-    path.pop()
+        if callee in position:
+            cycle = " -> ".join(on_path[position[callee]:] + [callee])
+            raise _fail(rule, source, f"jump loop {cycle}: the kernel refuses the table (ELOOP)")
+        if callee in finished:
+            continue
+        position[callee] = len(on_path)
+        on_path.append(callee)
+        iters.append(iter(edges[callee].items()))
