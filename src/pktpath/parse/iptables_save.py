@@ -431,9 +431,9 @@ class _Parser:
         for spec, opts, col, is_target in modules:
             # Extension objects are frozen: the same options in the same context parse once
             # (large rulesets repeat "-m tcp --dport 80" or "-j KUBE-MARK-MASQ" thousands of times).
-            key = (spec.name, tuple((o.name, o.args, o.invert) for o in opts), ctx.proto, ctx.inv_proto,
+            cache_key = (spec.name, tuple((o.name, o.args, o.invert) for o in opts), ctx.proto, ctx.inv_proto,
                    table, chain if chain in BUILTIN_CHAINS[table] else "")
-            obj = self.ext_cache.get(key)
+            obj = self.ext_cache.get(cache_key)
             if obj is None:
                 try:
                     obj = spec.parse(opts, ctx)
@@ -442,7 +442,7 @@ class _Parser:
                 except ValueError as e:
                     raise ctx.error(f"{spec.name}: {e}", col) from None
                 if not ctx.warnings:
-                    self.ext_cache[key] = obj
+                    self.ext_cache[cache_key] = obj
             if is_target:
                 assert isinstance(obj, Target)
                 ext_target = obj
