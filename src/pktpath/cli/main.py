@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from pktpath.errors import PktpathError
+from pktpath.errors import PktpathError, UsageError
+
+if TYPE_CHECKING:
+    from pktpath.model.snapshot import HostSnapshot
 
 
 class PktpathGroup(click.Group):
@@ -36,7 +39,7 @@ def cli() -> None:
 @click.option("--iif", help="the packet arrives from the wire on this interface")
 @click.option("--local", is_flag=True, help="the packet is sent by a local process")
 @click.option("--src", help="source address (optional with --local: the kernel chooses)")
-@click.option("--dst", required=True, help="destination address")
+@click.option("--dst", help="destination address")
 @click.option("--proto", default="tcp", show_default=True, help="tcp, udp, icmp or a protocol number")
 @click.option("--sport", help="source port (default 40000)")
 @click.option("--dport", help="destination port (default 80)")
@@ -51,10 +54,14 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lenient", is_flag=True, help="load rules pktpath cannot read as uncertain (both outcomes)")
 @click.option("--all-paths", is_flag=True, help="text output: show every possible fate in full")
+@click.option("--batch", "batch", type=click.Path(allow_dash=True),
+              help="trace one packet per line of FILE ('-': standard input); one JSON result per line")
+@click.option("--jobs", type=int, help="--batch: worker processes (default: the CPUs)")
 def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str,
           sport: str | None, dport: str | None, icmp_type: str | None, icmp_id: str | None,
           tcp_flags: str | None, mark: str | None, ttl: str | None, length: str | None,
-          mac_src: str | None, uid: str | None, fmt: str, lenient: bool, all_paths: bool) -> None:
+          mac_src: str | None, uid: str | None, fmt: str, lenient: bool, all_paths: bool, batch: str | None,
+          jobs: int | None) -> None:
     """Trace one packet through SNAPSHOT (a directory or .tar.gz)."""
     from pktpath.cli.packet_args import build_packet
     from pktpath.engine.simulate import simulate
@@ -63,6 +70,11 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
     from pktpath.trace.render_text import render_trace
 
     snap = load_snapshot(snapshot, lenient)
+    if batch is not None:
+        _trace_batch(snap, batch, jobs)
+        return
+    if dst is None:
+        raise UsageError("--dst is required (or give --batch FILE)")
     pkt = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport,
                        dport=dport, icmp_type=icmp_type, tcp_flags=tcp_flags, mark=mark, ttl=ttl,
                        length=length, mac_src=mac_src, uid=uid, icmp_id=icmp_id)
@@ -71,6 +83,24 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
         click.echo(json.dumps(trace_json(pkt, outcomes, snap.notes), indent=1))
     else:
         render_trace(Console(highlight=False, soft_wrap=True), pkt, outcomes, snap.notes, all_paths)
+
+
+def _trace_batch(snap: HostSnapshot, batch: str, jobs: int | None) -> None:
+    from pktpath.cli.batch import run_batch
+    from pktpath.engine.path import Engine
+    from pktpath.engine.simulate import build_host
+
+    try:
+        stream = sys.stdin if batch == "-" else open(batch, encoding="utf-8")  # noqa: SIM115
+    except OSError as e:
+        raise PktpathError(f"{batch}: cannot read ({e.strerror})") from None
+    failed = False
+    with stream:
+        for line in run_batch(snap, Engine(build_host(snap)), stream, "<stdin>" if batch == "-" else batch, jobs):
+            failed = failed or line.startswith('{"error"')
+            click.echo(line)
+    if failed:
+        sys.exit(2)
 
 
 @cli.command()
