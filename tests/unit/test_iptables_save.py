@@ -177,3 +177,19 @@ def test_restore_commands(lines: list[str], expected: list[str]) -> None:
     text = "*filter\n:INPUT ACCEPT [0:0]\n" + "\n".join(lines) + "\nCOMMIT\n"
     rules = parse(text, "c.txt").tables["filter"].chains["INPUT"].rules
     assert [r.text.split(" -j ")[0].replace("-A INPUT ", "") for r in rules] == expected
+
+
+INFER_CASES = [
+    ("filter", "-P INPUT DROP\n-A INPUT -p tcp -j ACCEPT\n", "filter"),
+    ("nat-by-target", "-P PREROUTING ACCEPT\n-A POSTROUTING -s 10.0.0.0/8 -j MASQUERADE\n", "nat"),
+    ("raw-by-chains", "-P PREROUTING ACCEPT\n-P OUTPUT ACCEPT\n-A PREROUTING -d 10.0.0.2/32 ! -i br0 -j DROP\n", "raw"),
+    ("raw-by-target", "-A PREROUTING -j NOTRACK\n", "raw"),
+    ("mangle", "-P PREROUTING ACCEPT\n-A PREROUTING -j MARK --set-xmark 0x1/0x1\n", "mangle"),
+]
+
+
+@pytest.mark.parametrize("text,table", [c[1:] for c in INFER_CASES], ids=[c[0] for c in INFER_CASES])
+def test_s_format_table_inference(text: str, table: str) -> None:
+    warnings: list[str] = []
+    rs = parse(text, "s.txt", warnings=warnings)
+    assert list(rs.tables) == [table] and "names no table" in warnings[0]

@@ -99,6 +99,29 @@ def parse(text: str, source: str = "iptables-save.txt", lenient: bool = False,
     return result
 
 
+TABLE_TARGETS = {
+    "nat": ("DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP"),
+    "raw": ("NOTRACK", "CT", "TRACE"),
+    "mangle": ("MARK", "TOS", "TTL", "DSCP", "TPROXY", "TCPMSS", "CHECKSUM", "ECN", "CONNMARK", "CLASSIFY"),
+}
+
+
+def infer_table(text: str) -> str:
+    """The table an ``iptables -S`` dump (which has no ``*table`` line) comes from."""
+    chains = set(re.findall(r"^-[PAN] (\S+)", text, re.M))
+    targets = set(re.findall(r" -j (\S+)", text))
+    for table in ("nat", "raw"):
+        if targets & set(TABLE_TARGETS[table]):
+            return table
+    if chains & {"PREROUTING", "POSTROUTING"}:
+        if chains & {"FORWARD"} or targets & set(TABLE_TARGETS["mangle"]):
+            return "mangle"
+        if chains <= {"PREROUTING", "OUTPUT"} | {c for c in chains if c not in BUILTIN_CHAINS["mangle"]}:
+            return "raw"
+        return "nat"
+    return "filter"
+
+
 class _Parser:
     def __init__(self, text: str, source: str) -> None:
         self.text = text
@@ -169,7 +192,10 @@ class _Parser:
     def table_for_s_format(self, lineno: int, line: str) -> _TableDraft:
         if self.current is None:
             self.s_format = True
-            self.start_table(lineno, "*filter")
+            name = infer_table(self.text)
+            self.start_table(lineno, f"*{name}")
+            self.warnings.append(f"{self.source}: 'iptables -S' output names no table; read as the {name} table "
+                                 "(from its chains and targets)")
         assert self.current is not None
         return self.current
 

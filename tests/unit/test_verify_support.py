@@ -1,0 +1,146 @@
+"""verify's helpers that need no root: stand-ins, warnings, nfacct, TRACE stripping, the CLI surface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pktpath.cli.collect_verify import add_commands
+from pktpath.sandbox.kmsg import parse_trace_line
+from pktpath.verify import core
+from pktpath.verify.args import PacketArgs, parse_words
+from pktpath.verify.sandbox_ext import (
+    meaningful_note,
+    nfacct_objects,
+    send_limitations,
+    split_warnings,
+    stand_ins,
+    strip_own_trace_rule,
+)
+
+KUBE = """*filter
+:INPUT ACCEPT [0:0]
+:KUBE-FIREWALL - [0:0]
+-A INPUT -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP
+-A INPUT -m nfacct --nfacct-name "localhost_nps_accepted_pkts" -j ACCEPT
+-A KUBE-FIREWALL -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP
+COMMIT
+"""
+
+
+def cli() -> click.Group:
+    @click.group()
+    def group() -> None:
+        pass
+
+    add_commands(group)
+    return group
+
+
+def test_packet_words_round_trip() -> None:
+    a = PacketArgs(iif="eth0", src="10.0.0.7", dst="10.1.0.9", proto="udp", dport="53", mac_src="02:00:00:00:00:09")
+    assert parse_words(a.words()) == a
+    assert PacketArgs(local=True, dst="1.2.3.4").words() == ["--local", "--dst", "1.2.3.4"]
+
+
+def test_nfacct_objects() -> None:
+    assert nfacct_objects(KUBE) == ["ct_state_invalid_dropped_pkts", "localhost_nps_accepted_pkts"]
+    assert nfacct_objects("*filter\nCOMMIT\n") == []
+
+
+@pytest.mark.parametrize(("rules", "local", "strip"), [
+    ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j TRACE\n-A OUTPUT -j TRACE\nCOMMIT\n",
+     False, True),
+    ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j TRACE\nCOMMIT\n", True, False),
+    ("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j TRACE\nCOMMIT\n", False, False),
+    ("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", False, False),
+], ids=["own-trace", "own-trace-prerouting-only", "conditional-trace", "no-raw"])
+def test_strip_own_trace_rule(rules: str, local: bool, strip: bool) -> None:
+    assert strip_own_trace_rule(rules, local) == strip
+
+
+def test_split_warnings() -> None:
+    relevant, harmless = split_warnings([
+        "sysctl net.netfilter.nf_conntrack_count=12: Permission denied",
+        "sysctl net.ipv4.conf.eth0.rp_filter=1: Permission denied",
+        "route not reproduced: 10.9.0.0/16 via 10.0.0.254 dev eth0",
+    ])
+    assert harmless == ["sysctl net.netfilter.nf_conntrack_count=12: Permission denied"]
+    assert len(relevant) == 2
+
+
+def write(root: Path, name: str, data: Any) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(data if isinstance(data, str) else json.dumps(data))
+
+
+def test_stand_ins(tmp_path: Path) -> None:
+    write(tmp_path, "ip-link.json", [
+        {"ifname": "lo", "flags": ["LOOPBACK"]},
+        {"ifname": "br0", "linkinfo": {"info_kind": "bridge"}},
+        {"ifname": "eth1", "master": "br0", "linkinfo": {"info_kind": "veth"}},
+        {"ifname": "dummy0", "linkinfo": {"info_kind": "dummy"}},
+    ])
+    write(tmp_path, "conntrack.txt", "tcp 6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 ...\n")
+    write(tmp_path, "backends.txt", "iptables-save.txt iptables-save v1.8.9 (nf_tables)\n")
+    notes, decisive = stand_ins(tmp_path, "eth1", ["kube-x"])
+    text = "\n".join(notes)
+    for expect in ("dummy0 (dummy) stands in as a veth", "br0 (bridge)", "eth1 is a port of br0",
+                   "conntrack.txt has 1 entries", "nf_tables backend", "created nfacct objects kube-x"):
+        assert expect in text
+    assert decisive and "eth1" in decisive[0]
+    assert stand_ins(tmp_path, "dummy0", [])[1] == []
+
+
+def test_send_limitations(tmp_path: Path) -> None:
+    write(tmp_path, "ip-addr.json", [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.1"}]}])
+    write(tmp_path, "ip-route.json", [{"type": "local", "dst": "192.0.2.0/24", "dev": "lo", "table": "local"}])
+    assert send_limitations(tmp_path, True, "10.0.0.1") == []
+    assert send_limitations(tmp_path, True, "192.0.2.77") == []  # a local route makes it ours
+    assert send_limitations(tmp_path, True, None) == []
+    assert send_limitations(tmp_path, False, "198.51.100.1") == []
+    assert "FLOWI_FLAG_ANYSRC" in send_limitations(tmp_path, True, "198.51.100.1")[0]
+
+
+def test_meaningful_note(tmp_path: Path) -> None:
+    write(tmp_path, "ip6tables-save.txt", "")
+    write(tmp_path, "ebtables-save.txt", "*filter\n:INPUT ACCEPT\n-A INPUT -j ACCEPT\n")
+    write(tmp_path, "nft-ruleset.json", {"nftables": [{"metainfo": {}}]})
+    assert not meaningful_note(tmp_path, "IPv6 is not modelled yet: ip6tables-save.txt is not used")
+    assert meaningful_note(tmp_path, "bridge netfilter (ebtables) is not modelled yet: ebtables-save.txt is not used")
+    assert not meaningful_note(tmp_path, "nftables rulesets are not modelled yet: nft-ruleset.json is not used")
+    assert meaningful_note(tmp_path, "something else entirely")
+
+
+def test_verify_without_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(core, "sandbox_available", lambda: (False, "needs root (network namespaces, netfilter)"))
+    result = CliRunner().invoke(cli(), ["verify", str(tmp_path), "--iif", "eth0", "--src", "10.0.0.7",
+                                        "--dst", "10.1.0.9"])
+    assert result.exit_code == 2
+    assert "needs root" in result.output and "sudo" in result.output
+    result = CliRunner().invoke(cli(), ["verify", "--random", "3", "--seed", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "needs root" in result.output
+
+
+def test_verify_usage_errors() -> None:
+    result = CliRunner().invoke(cli(), ["verify", "--iif", "eth0", "--dst", "10.1.0.9"])
+    assert result.exit_code == 2 and "SNAPSHOT" in result.output
+    result = CliRunner().invoke(cli(), ["verify", "--random", "2", "--dst", "10.1.0.9"])
+    assert result.exit_code == 2 and "give neither" in result.output
+
+
+def test_collect_commands_only() -> None:
+    result = CliRunner().invoke(cli(), ["collect", "--commands-only", "--netns", "blue", "snap"])
+    assert result.exit_code == 0
+    assert result.output.startswith("#!/bin/sh") and "ip netns exec blue" in result.output
+
+
+def test_trace_line_parser_is_shared() -> None:
+    """verify compares kernel lines parsed by the sandbox; a sanity check of that contract."""
+    line = parse_trace_line("TRACE: filter:INPUT:policy:3 IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=40 ID=5")
+    assert line is not None and line.id == "filter:INPUT:policy:3"
