@@ -12,12 +12,9 @@ Where pktpath reports several fates (kube-proxy's random endpoint choice), the k
 must agree with one of them: the path it is compared with is the one with the fewest
 differences.
 
-Known difference: after ``MASQUERADE --random-fully`` (kube-proxy's and Calico's masquerade)
-the kernel always picks a random source port (nf_nat_core.c, get_unique_tuple(): with
-NF_NAT_RANGE_PROTO_RANDOM_ALL neither "keep the original tuple if unique" shortcut is taken),
-while pktpath keeps the original port and does not say it is random. Such a case is an
-expected failure when that port is its only difference; once pktpath reports the port as
-chosen at random, the port is ignored and the case passes.
+A source port the kernel picks at random (``MASQUERADE --random-fully``, kube-proxy's and
+Calico's masquerade: get_unique_tuple() skips its "keep the original port" shortcuts) is listed
+by pktpath in ``result.uncertain`` and is not compared.
 """
 
 from __future__ import annotations
@@ -54,10 +51,6 @@ TRACES = [c for c in TABLE.CASES if c.command == "trace"]
 FLOWS = [c for c in TABLE.CASES if c.command == "flow"]
 RunTrace = Callable[..., KernelRun]
 
-RANDOM_FULLY = ("pktpath keeps the source port after MASQUERADE --random-fully; the kernel always picks "
-                "a random one (get_unique_tuple(), NF_NAT_RANGE_PROTO_RANDOM_ALL)")
-
-
 def pktpath_json(case: Any) -> dict[str, Any]:
     result = CliRunner().invoke(cli, [case.command, str(case.snapshot), *case.argv, "--format", "json"])
     assert result.exit_code in (0, 1), result.output
@@ -75,26 +68,10 @@ def differences(run: KernelRun, trace: Sequence[Mapping[str, Any]], result: Mapp
                    strip=starts_with_trace_rule(trace))
 
 
-def randomised_port(path: Mapping[str, Any]) -> bool:
-    """Did this path go through a NAT rule whose port the kernel picks at random?"""
-    return any(("MASQUERADE" in (r := str(e.get("rule") or "")) or "SNAT" in r) and "--random" in r
-               for e in path["trace"])
-
-
-def says_random(path: Mapping[str, Any]) -> bool:
-    return any("at random" in str(e.get("message", "")) and "port" in str(e.get("message", ""))
-               for e in path.get("events", []))
-
-
 def settle(diffs: list[str], path: Mapping[str, Any]) -> list[str]:
-    """Drop or expect the known random-port difference (module docstring); the rest must be empty."""
-    port = [d for d in diffs if d.startswith("result.packet.sport:")]
-    if port and randomised_port(path):
-        if says_random(path):
-            return [d for d in diffs if d not in port]
-        if len(port) == len(diffs):
-            pytest.xfail(f"{RANDOM_FULLY}: {port[0]}")
-    return diffs
+    """A port pktpath reports as chosen at random by the kernel (result.uncertain) is not compared."""
+    random = set(path["result"].get("uncertain", []))
+    return [d for d in diffs if not any(d.startswith(f"result.packet.{f}:") for f in random)]
 
 
 def relevant(warnings: Sequence[str]) -> list[str]:

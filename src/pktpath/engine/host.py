@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pktpath.engine.conntrack import ConntrackTable
-from pktpath.engine.nat import setup_info
+from pktpath.engine.nat import RANDOM_PORT, setup_info
 from pktpath.engine.skb import Skb
 from pktpath.model.nat import NatRange
 from pktpath.model.net import NetState
@@ -48,6 +48,9 @@ class Host:
             return Verdict.ACCEPT
         notes = setup_info(self.conntrack, skb.ct, rng, manip)
         skb.notes.append(f"NAT: {what}" + "".join(f"; {n}" for n in notes))
+        for field, prefix in RANDOM_PORT.items():
+            if any(n.startswith(prefix + ": the kernel picks one at random") for n in notes):
+                skb.uncertain.add(field)
         if any("drops the packet" in n for n in notes):
             return Verdict.DROP
         return Verdict.ACCEPT

@@ -32,6 +32,7 @@ from pktpath.engine.skb import IPPROTO_ICMP, PORT_PROTOS, CtInfo, Hook, Skb
 from pktpath.model.nat import NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NatRange
 
 MASK32 = 0xFFFFFFFF
+RANDOM_PORT = {"sport": "source port", "dport": "destination port"}  # note prefixes, by packet field
 
 
 def hook_manip(hook: Hook) -> str:
@@ -144,12 +145,13 @@ def _pick_port(table: ConntrackTable, ct: Conn, t: Tuple, rng: NatRange, manip: 
         key = "sport"  # the echo identifier
     port = getattr(t, key)
     reply_of = (lambda x: x.inverted()) if t.proto != IPPROTO_ICMP else (lambda x: _icmp_reply(x, ct))
-    if rng.min_port is not None and not (rng.random or rng.random_fully):
+    random_all = rng.random or rng.random_fully  # NF_NAT_RANGE_PROTO_RANDOM_ALL skips both shortcuts
+    if rng.min_port is not None and not random_all:
         assert rng.max_port is not None
         if rng.min_port <= port <= rng.max_port and (
                 rng.min_port == rng.max_port or not table.clash(reply_of(t), ct)):
             return t, ""
-    elif rng.min_port is None and not table.clash(reply_of(t), ct):
+    elif rng.min_port is None and not random_all and not table.clash(reply_of(t), ct):
         return t, ""
     # nf_nat_l4proto_unique_tuple()
     if rng.min_port is None:
@@ -164,12 +166,14 @@ def _pick_port(table: ConntrackTable, ct: Conn, t: Tuple, rng: NatRange, manip: 
     else:
         assert rng.max_port is not None
         lo, size = rng.min_port, rng.max_port - rng.min_port + 1
-    randomised = rng.random or rng.random_fully or manip != NF_NAT_MANIP_DST
-    for off in range(size):
+    randomised = random_all or manip != NF_NAT_MANIP_DST
+    # A random pick cannot be predicted: show the original port when the range allows it.
+    start = port - lo if randomised and lo <= port < lo + size else 0
+    for off in range(start, start + size):
         cand = replace(t, **{key: lo + off % size})
         if not table.clash(reply_of(cand), ct):
-            note = (f"{'source' if key == 'sport' else 'destination'} port: the kernel picks one at "
-                    f"random in {lo}-{lo + size - 1}; pktpath shows {lo + off % size}") if randomised else ""
+            note = (f"{RANDOM_PORT[key]}: the kernel picks one at random in {lo}-{lo + size - 1}; "
+                    f"pktpath shows {lo + off % size}") if randomised else ""
             return cand, note
     return t, "no free port in the range: the kernel drops the packet"
 

@@ -153,7 +153,7 @@ class Walk:
                 disposition, oif, reason = self.from_wire(skb)
         except _Stop as stop:
             disposition, oif, reason = stop.disposition, None, stop.reason
-        result = Result(disposition, oif, self.packet_fields(skb), reason)
+        result = Result(disposition, oif, self.packet_fields(skb), reason, tuple(sorted(skb.uncertain)))
         self.event("result", f"{disposition}: {reason}", disposition=disposition, oif=oif)
         self.skb = skb
         self.outcome = PathOutcome(self.probability, tuple(self.choices), tuple(self.trace), tuple(self.events),

@@ -104,6 +104,7 @@ class Skb:
     nf_trace: bool = True
     route: object = None  # the routing decision attached to the packet (skb_dst)
     notes: list[str] = field(default_factory=list)
+    uncertain: set[str] = field(default_factory=set)  # header fields the kernel sets at random
 
     def copy(self) -> Skb:
         return Skb(**{f: getattr(self, f) for f in self.__slots__})

@@ -61,9 +61,13 @@ class Result:
     oif: str | None
     packet: dict[str, Any]
     reason: str
+    uncertain: tuple[str, ...] = ()  # fields of ``packet`` the kernel chooses at random
 
     def to_json(self) -> dict[str, Any]:
-        return {"disposition": self.disposition, "oif": self.oif, "packet": self.packet, "reason": self.reason}
+        out = {"disposition": self.disposition, "oif": self.oif, "packet": self.packet, "reason": self.reason}
+        if self.uncertain:
+            out["uncertain"] = list(self.uncertain)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
