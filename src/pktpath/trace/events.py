@@ -64,7 +64,8 @@ class Result:
     uncertain: tuple[str, ...] = ()  # fields of ``packet`` the kernel chooses at random
 
     def to_json(self) -> dict[str, Any]:
-        out = {"disposition": self.disposition, "oif": self.oif, "packet": self.packet, "reason": self.reason}
+        out: dict[str, Any] = {"disposition": self.disposition, "oif": self.oif, "packet": self.packet,
+                               "reason": self.reason}
         if self.uncertain:
             out["uncertain"] = list(self.uncertain)
         return out
