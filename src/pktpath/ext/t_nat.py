@@ -81,8 +81,9 @@ class MasqueradeTarget(Target):
             return Verdict.DROP
         rng = NatRange(newsrc, newsrc, self.range.min_port, self.range.max_port,
                        self.range.random, self.range.random_fully)
-        return par.host.nat_setup(skb, rng, NF_NAT_MANIP_SRC,
-                                  f"MASQUERADE to {int_to_ip(newsrc)} (address of {par.out_dev})")
+        whose = (f"address of {par.out_dev}" if newsrc in par.host.dev_addrs(par.out_dev)
+                 else f"{par.out_dev} has no usable address: the kernel takes another device's")
+        return par.host.nat_setup(skb, rng, NF_NAT_MANIP_SRC, f"MASQUERADE to {int_to_ip(newsrc)} ({whose})")
 
     def render(self) -> str:
         ports = ""
