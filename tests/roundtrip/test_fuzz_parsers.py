@@ -4,6 +4,7 @@ ParseError naming the file (and line) -- never another exception, never a traceb
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,42 @@ IPT_WORDS = ["*filter", "*nat", "*raw", "*mangle", ":INPUT", ":FORWARD", ":OUTPU
              "--probability", "0.5", "addrtype", "--dst-type", "LOCAL", "-c", "1", "2", "#", "\n", "\n", "\n"]
 
 
+# Whole option groups (with odd values), as real rules are built: they reach the extensions' parsers.
+VALUES = ["0", "1", "65535", "70000", "0x10", "0x1/0x3", "abc", "1:2", "2:1", "10.0.0.1", "10.0.0.0/33", "-1",
+          "0.5", "2.0", "NEW,BOGUS", "eth0", ""]
+FRAGMENTS = [f"{head} {v}" for head in (
+    "-p tcp -m tcp --dport", "-p udp -m udp --sport", "-m statistic --mode random --probability",
+    "-m statistic --mode nth --every", "-m mark --mark", "-m connmark --mark", "-m state --state",
+    "-m conntrack --ctstate", "-m conntrack --ctorigdst", "-m length --length", "-m ttl --ttl-gt",
+    "-m iprange --src-range", "-m limit --limit", "-m hashlimit --hashlimit-above", "-m recent --name",
+    "-m owner --uid-owner", "-m u32 --u32", "-m string --algo bm --string", "-m time --timestart",
+    "-m tos --tos", "-m dscp --dscp", "-m pkttype --pkt-type", "-m addrtype --src-type", "-m mac --mac-source",
+    "-p tcp -m multiport --dports", "-p icmp -m icmp --icmp-type", "-j MARK --set-xmark", "-j CONNMARK --set-mark",
+    "-p tcp -j DNAT --to-destination", "-p tcp -j SNAT --to-source", "-p tcp -j REDIRECT --to-ports",
+    "-j LOG --log-level", "-j REJECT --reject-with", "-j CT --zone", "-j NFQUEUE --queue-num", "-j TTL --ttl-set",
+    "-j TOS --set-tos", "-j NETMAP --to", "-j NFLOG --nflog-group", "-s", "-d", "-i", "-p") for v in VALUES]
+RULE_WORDS = [w for w in IPT_WORDS if w not in ("\n", "*filter", "*nat", "*raw", "*mangle", "COMMIT")]
+
+
+@st.composite
+def ipt_dump(draw: st.DrawFn) -> str:
+    """A mostly well-formed dump whose rules are random option soup: reaches every extension parser."""
+    table = draw(st.sampled_from(["filter", "nat", "raw", "mangle"]))
+    chains = {"filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "OUTPUT", "POSTROUTING"],
+              "raw": ["PREROUTING", "OUTPUT"], "mangle": ["PREROUTING", "FORWARD", "POSTROUTING"]}[table]
+    lines = [f"*{table}", f":{chains[0]} ACCEPT [0:0]", ":X - [0:0]"]
+    for _ in range(draw(st.integers(1, 6))):
+        chain = draw(st.sampled_from([*chains, "X"]))
+        parts = draw(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(RULE_WORDS)), max_size=6))
+        lines.append(" ".join(["-A", chain, *parts]))
+    if draw(st.booleans()):
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
 def ipt_text() -> st.SearchStrategy[str]:
-    return st.lists(st.sampled_from(IPT_WORDS), max_size=60).map(lambda ws: " ".join(ws).replace(" \n ", "\n"))
+    soup = st.lists(st.sampled_from(IPT_WORDS), max_size=60).map(lambda ws: " ".join(ws).replace(" \n ", "\n"))
+    return st.one_of(soup, ipt_dump(), ipt_dump())
 
 
 def json_values() -> st.SearchStrategy[Any]:
@@ -63,7 +98,7 @@ PARSERS: list[tuple[str, Callable[[str, str], object], st.SearchStrategy[str]]] 
 @pytest.mark.parametrize("parser,texts", [(p[1], p[2]) for p in PARSERS], ids=[p[0] for p in PARSERS])
 def test_parser_raises_only_parse_errors(parser: Callable[[str, str], object],
                                          texts: st.SearchStrategy[str]) -> None:
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=int(os.environ.get("PKTPATH_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=list(HealthCheck))
     @given(texts)
     def check(text: str) -> None:
         try:

@@ -537,7 +537,7 @@ def _action(ctx: _Ctx, obj: Mapping[str, object], path: str) -> tuple[str, int |
     if action is not None:
         if action == "nop" or action == "goto":
             return str(action), None
-        if action not in RULE_ACTIONS:
+        if not isinstance(action, str) or action not in RULE_ACTIONS:
             raise ctx.fail(f"{path}.action", "a rule action (blackhole, unreachable, prohibit, "
                            "goto, nop) or a table", action)
         return str(action), None
