@@ -144,3 +144,38 @@ def test_trace_line_parser_is_shared() -> None:
     """verify compares kernel lines parsed by the sandbox; a sanity check of that contract."""
     line = parse_trace_line("TRACE: filter:INPUT:policy:3 IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=40 ID=5")
     assert line is not None and line.id == "filter:INPUT:policy:3"
+
+
+def test_repair_marks_reads_mark_after_a_quoted_icmp_payload() -> None:
+    from pktpath.sandbox import KernelRun
+    from pktpath.verify.sandbox_ext import repair_marks
+
+    quoted = ("TRACE: filter:INPUT:policy:2 IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=296 TOS=0x00 PREC=0x00 "
+              "TTL=64 ID=7 PROTO=ICMP TYPE=3 CODE=3 [SRC=0.0.0.0 DST=0.0.0.0 LEN=0 TOS=0x00 PREC=0x00 TTL=0 ID=0 "
+              "PROTO=0 ] MARK=0x10 ")
+    incomplete = ("TRACE: raw:OUTPUT:policy:4 IN= OUT=lo SRC=10.0.0.1 DST=10.0.0.1 LEN=28 TTL=64 ID=8 PROTO=ICMP "
+                  "TYPE=11 CODE=0 INCOMPLETE [8 bytes] UID=1000 GID=0 MARK=0x1 ")
+    plain = "TRACE: filter:INPUT:rule:1 IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=40 ID=9 PROTO=TCP MARK=0x4 "
+    run = KernelRun([{"id": "a", "mark": 0, "log": quoted}, {"id": "b", "mark": 0, "log": incomplete},
+                     {"id": "c", "mark": 4, "log": plain}],
+                    {"disposition": "dropped", "oif": None, "packet": {"mark": 0}}, [], None)
+    fixed, changed = repair_marks(run)
+    assert changed
+    assert [e["mark"] for e in fixed.trace] == [0x10, 0x1, 4]
+    again, changed_again = repair_marks(fixed)
+    assert not changed_again and again is fixed
+
+
+def test_random_port_note() -> None:
+    from pktpath.verify.compare import compare_prediction
+    from pktpath.verify.core import random_value_notes
+
+    result = {"disposition": "sent", "oif": "eth1", "packet": {"src": "10.1.0.1", "sport": 24736, "mark": 0}}
+    kernel = {**result, "packet": {**result["packet"], "sport": 24748}}
+    pred = {"trace": [], "result": result, "paths": [{"probability": 1.0, "choices": [], "trace": [],
+                                                      "result": result}],
+            "events": [{"kind": "nat", "message": "MASQUERADE to 10.1.0.1 (address of eth1); source port: the "
+                                                  "kernel picks one at random in 24736-24803; pktpath shows 24736"}]}
+    c = compare_prediction(pred, [], kernel, local=True, strip=False)
+    (note,) = random_value_notes(pred, c.chosen, kernel)
+    assert "24748 at random in 24736-24803" in note
