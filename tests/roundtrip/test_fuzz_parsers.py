@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from pktpath.errors import ParseError
 from pktpath.parse import conntrack_list, iproute_json, ipset_save, iptables_save, sysctl
 
+EXAMPLES = int(os.environ.get("PKTPATH_FUZZ_EXAMPLES", "300"))  # raise it for a long fuzzing run
+
 # Words real dumps are made of, so the fuzzer reaches deep into the rule parser.
 IPT_WORDS = ["*filter", "*nat", "*raw", "*mangle", ":INPUT", ":FORWARD", ":OUTPUT", ":PREROUTING", ":POSTROUTING",
              ":X", "ACCEPT", "DROP", "-", "[0:0]", "COMMIT", "-A", "-I", "-D", "-N", "-P", "-F", "-X", "INPUT",
@@ -98,7 +100,7 @@ PARSERS: list[tuple[str, Callable[[str, str], object], st.SearchStrategy[str]]] 
 @pytest.mark.parametrize("parser,texts", [(p[1], p[2]) for p in PARSERS], ids=[p[0] for p in PARSERS])
 def test_parser_raises_only_parse_errors(parser: Callable[[str, str], object],
                                          texts: st.SearchStrategy[str]) -> None:
-    @settings(max_examples=int(os.environ.get("PKTPATH_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     @given(texts)
     def check(text: str) -> None:
         try:
