@@ -17,8 +17,8 @@ PACKET = ["--iif", "eth0", "--src", "198.51.100.7", "--dst", "203.0.113.2", "--d
 CASES = [
     ("malformed-rule", "iptables-save.txt", lambda t: t.replace("-A INPUT -i lo -j ACCEPT", "-A INPUT -i lo -j"),
      PACKET, "iptables-save.txt:"),
-    ("unknown-match", "iptables-save.txt", lambda t: t.replace("-A INPUT -i lo -j ACCEPT", "-A INPUT -m nope -j ACCEPT"),
-     PACKET, "unknown match '-m nope'"),
+    ("unknown-match", "iptables-save.txt",
+     lambda t: t.replace("-A INPUT -i lo -j ACCEPT", "-A INPUT -m nope -j ACCEPT"), PACKET, "unknown match '-m nope'"),
     ("broken-json", "ip-addr.json", lambda t: t[:-10], PACKET, "ip-addr.json"),
     ("wrong-json-shape", "ip-route.json", lambda t: '{"dst": 1}', PACKET, "ip-route.json"),
     ("bad-sysctl-value", "sysctl.txt", lambda t: t + "garbage line without equals\n", PACKET, "sysctl.txt:"),
