@@ -32,6 +32,7 @@ PEER_ADDR = "198.18.0.2"  # the sender, in namespace "a" on device "veth-a"
 HOST_ADDR = "198.18.0.1"  # the receiver, in namespace "b" on device "veth-b"
 PREFIX_LEN = 24
 PEER_DEV = "veth-a"
+PEER_MAC = "02:00:00:00:0a:01"  # fixed, so -m mac cases can name it
 HOST_DEV = "veth-b"
 
 COUNTER_RE = re.compile(r"^\[(\d+):(\d+)\] -A (\S+)")
@@ -250,6 +251,7 @@ def namespace_pair(host_setup: Sequence[Sequence[str]] = (), sysctls: dict[str, 
             run(["ip", "netns", "add", ns])
             pair.created.append(ns)
         pair.ip(pair.a, "link", "add", PEER_DEV, "type", "veth", "peer", "name", HOST_DEV, "netns", pair.b)
+        pair.ip(pair.a, "link", "set", PEER_DEV, "address", PEER_MAC)
         pair.ip(pair.a, "addr", "add", f"{PEER_ADDR}/{PREFIX_LEN}", "dev", PEER_DEV)
         pair.ip(pair.b, "addr", "add", f"{HOST_ADDR}/{PREFIX_LEN}", "dev", HOST_DEV)
         for key, value in (sysctls or {}).items():

@@ -31,6 +31,7 @@ from match_oracle import (  # noqa: E402
     HOST_ADDR,
     HOST_DEV,
     PEER_ADDR,
+    PEER_MAC,
     Outcome,
     Pair,
     Probe,
@@ -258,7 +259,7 @@ CASES: list[Case] = [
     Case("NFQUEUE-no-listener-drops", "filter", "INPUT", ("-j NFQUEUE --queue-num 3", ""),
          delivered=False, verdict="QUEUE"),
     Case("NFQUEUE-bypass-accepts", "filter", "INPUT", ("-j NFQUEUE --queue-num 3 --queue-bypass", ""),
-         delivered=True, verdict="QUEUE"),
+         delivered=True, verdict="ACCEPT"),
     Case("NETMAP-destination", "nat", "PREROUTING", ("-j NETMAP --to 10.77.0.0/24",),
          setup=(("addr", "add", "10.77.0.1/24", "dev", HOST_DEV),),
          extra="*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
@@ -297,6 +298,59 @@ CASES: list[Case] = [
          kernel_expect={"filter:INPUT:1": 1}, delivered=True, verdict="ACCEPT", skb_expect={"mark": 1},
          during=_tproxy_socket),
 ]
+
+# ---- the core extensions (m_tcp, m_udp, m_icmp, m_multiport, m_comment, m_mark, m_connmark,
+# m_conntrack, m_state, m_iprange, m_length, m_ttl, m_mac, m_addrtype; t_mark, t_connmark, t_log)
+CORE_CASES: list[Case] = [
+    Case("core-tcp", "filter", "INPUT",
+         ("-p tcp -m tcp --dport 80", "-p tcp -m tcp ! --dport 80", "-p tcp -m tcp --sport 39000:41000",
+          "-p tcp -m tcp --dport 1:79", "-p tcp -m tcp --syn", "-p tcp -m tcp ! --syn",
+          "-p tcp -m tcp --tcp-flags SYN,ACK SYN", "-p tcp -m tcp --tcp-flags ALL NONE", "-p udp")),
+    Case("core-tcp-ack", "filter", "INPUT",
+         ("-p tcp -m tcp --syn", "-p tcp -m tcp --tcp-flags SYN,ACK ACK", "-p tcp -m tcp ! --tcp-flags ACK ACK"),
+         Probe(flags="A")),
+    Case("core-udp", "filter", "INPUT",
+         ("-p udp -m udp --dport 53", "-p udp -m udp ! --sport 40000", "-p udp -m udp --dport 50:60"),
+         Probe(proto="udp", dport=53)),
+    Case("core-icmp", "filter", "INPUT",
+         ("-p icmp -m icmp --icmp-type echo-request", "-p icmp -m icmp --icmp-type 8/0",
+          "-p icmp -m icmp --icmp-type 8/1", "-p icmp -m icmp ! --icmp-type echo-reply", "-p icmp -m icmp --icmp-type any",
+          "-p icmp -m icmp --icmp-type destination-unreachable"), Probe(proto="icmp")),
+    Case("core-multiport", "filter", "INPUT",
+         ("-p tcp -m multiport --dports 22,80,443", "-p tcp -m multiport --sports 1:1024",
+          "-p tcp -m multiport --ports 40000", "-p tcp -m multiport ! --dports 80", "-p tcp -m multiport --dports 70:90")),
+    Case("core-comment-iprange-length-ttl", "filter", "INPUT",
+         ('-m comment --comment "a rule"', f"-m iprange --src-range {PEER_ADDR}-198.18.0.9",
+          "-m iprange ! --dst-range 198.18.0.1-198.18.0.1", "-m length --length 40", "-m length --length 0:39",
+          "-m length ! --length 100:200", "-m ttl --ttl-eq 64", "-m ttl --ttl-lt 64", "-m ttl --ttl-gt 10",
+          "-m ttl ! --ttl-eq 63")),
+    Case("core-mark-then-match", "mangle", "PREROUTING",
+         ("-j MARK --set-xmark 0x5/0xffffffff", "-m mark --mark 0x5", "-m mark --mark 0x4/0x4",
+          "-m mark ! --mark 0x1/0x1", "-j MARK --or-mark 0x10", "-m mark --mark 0x15", "-j MARK --and-mark 0x10",
+          "-m mark --mark 0x10", "-j MARK --xor-mark 0x11", "-m mark --mark 0x1")),
+    Case("core-connmark-save-restore", "mangle", "PREROUTING",
+         ("-j MARK --set-xmark 0x7/0xffffffff", "-j CONNMARK --save-mark --mask 0x3", "-m connmark --mark 0x3",
+          "-j MARK --set-xmark 0x0/0xffffffff", "-j CONNMARK --restore-mark", "-m mark --mark 0x3",
+          "-j CONNMARK --set-mark 0x40/0xf0", "-m connmark --mark 0x43")),
+    Case("core-state-conntrack", "filter", "INPUT",
+         ("-m state --state NEW", "-m state --state ESTABLISHED,RELATED", "-m state ! --state INVALID",
+          "-m conntrack --ctstate NEW", "-m conntrack --ctstate DNAT", f"-m conntrack --ctorigsrc {PEER_ADDR}",
+          "-m conntrack --ctorigdst 198.18.0.0/24", "-m conntrack --ctreplsrc 198.18.0.1",
+          "-m conntrack --ctproto tcp", "-m conntrack --ctorigdstport 80", "-m conntrack --ctstatus CONFIRMED",
+          "-m conntrack --ctdir ORIGINAL", "-m conntrack --ctdir REPLY")),
+    Case("core-state-in-raw-is-invalid", "raw", "PREROUTING",
+         ("-m state --state NEW", "-m state --state INVALID", "-m conntrack --ctstate INVALID",
+          "-m conntrack --ctorigsrc 0.0.0.0/0")),
+    Case("core-mac", "raw", "PREROUTING",
+         (f"-m mac --mac-source {PEER_MAC}", "-m mac --mac-source 02:00:00:00:00:01",
+          "-m mac ! --mac-source 02:00:00:00:00:01", f"-m mac ! --mac-source {PEER_MAC.upper()}")),
+    Case("core-addrtype", "filter", "INPUT",
+         ("-m addrtype --dst-type LOCAL", "-m addrtype --src-type UNICAST", "-m addrtype ! --dst-type LOCAL",
+          "-m addrtype --dst-type LOCAL --limit-iface-in", "-m addrtype --dst-type BROADCAST,MULTICAST",
+          "-m addrtype --src-type LOCAL")),
+    Case("core-log-continues", "filter", "INPUT", ('-j LOG --log-prefix "x "', "-p tcp")),
+]
+CASES += CORE_CASES
 
 # Extensions the kernel here cannot run, so no counter case exists for them:
 # -m cpu (which CPU handles a packet is steering, not snapshot data), -m ipvs and -j LED
@@ -338,7 +392,7 @@ def make_skb(case: Case) -> Skb:
               sport=p.sport if p.proto in ("tcp", "udp", "sctp", "dccp") else None,
               dport=p.dport if p.proto in ("tcp", "udp", "sctp", "dccp") else None,
               tcp_flags=flags if p.proto == "tcp" else 0, ttl=p.ttl, length=len(raw), tos=p.tos, ident=p.ident,
-              icmp_type=p.icmp_type if p.proto == "icmp" else None, iif=HOST_DEV)
+              icmp_type=p.icmp_type if p.proto == "icmp" else None, iif=HOST_DEV, mac_src=PEER_MAC)
     if p.dst_mac == "ff:ff:ff:ff:ff:ff":
         skb.pkt_type = "broadcast"
     elif p.dst_mac and int(p.dst_mac.split(":")[0], 16) & 1:
