@@ -14,7 +14,7 @@ from pktpath.model.ipset import IpSet, xt_reference_error
 from pktpath.model.net import NetState
 from pktpath.model.snapshot import HostSnapshot
 from pktpath.model.xtables import Ruleset
-from pktpath.parse import conntrack_list, iptables_save
+from pktpath.parse import conntrack_list, iptables_list, iptables_save
 
 NOT_USED_YET = {
     "ip6tables-save.txt": "IPv6 is not modelled yet: ip6tables-save.txt is not used",
@@ -92,13 +92,23 @@ def load_snapshot(path: str | Path, lenient: bool = False) -> HostSnapshot:
 
 
 def _ruleset(files: SnapshotFiles, lenient: bool = False, notes: list[str] | None = None) -> Ruleset:
-    text = files.text("iptables-save.txt")
+    """iptables-save.txt (iptables-save or iptables -S text); an ``iptables -L -n -v`` listing
+    there or in iptables-L.txt is rebuilt as far as it carries the rules, with notes on the rest."""
+    name = "iptables-save.txt" if files.has("iptables-save.txt") else "iptables-L.txt"
+    text = files.text(name)
     if text is None:
         if files.has("nft-ruleset.json"):
             raise PktpathError(f"{files.path}: only nft-ruleset.json is present; nftables rulesets are not "
                                "modelled yet (give iptables-save.txt)")
         raise PktpathError(f"{files.path}: no iptables-save.txt (required, see the snapshot format)")
-    return iptables_save.parse(text, files.source("iptables-save.txt"), lenient, notes)
+    if iptables_list.looks_like_listing(text):
+        ruleset, lost = iptables_list.parse(text, files.source(name))
+        if notes is not None:
+            notes.append(f"{name} is an 'iptables -L' listing: rules rebuilt from it; what it does not show "
+                         "is uncertain")
+            notes.extend(lost)
+        return ruleset
+    return iptables_save.parse(text, files.source(name), lenient, notes)
 
 
 def load_net_state(files: SnapshotFiles) -> NetState:
