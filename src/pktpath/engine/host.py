@@ -48,9 +48,9 @@ class Host:
             return Verdict.ACCEPT
         notes = setup_info(self.conntrack, skb.ct, rng, manip)
         skb.notes.append(f"NAT: {what}" + "".join(f"; {n}" for n in notes))
-        for field, prefix in RANDOM_PORT.items():
+        for name, prefix in RANDOM_PORT.items():
             if any(n.startswith(prefix + ": the kernel picks one at random") for n in notes):
-                skb.uncertain.add(field)
+                skb.uncertain.add(name)
         if any("drops the packet" in n for n in notes):
             return Verdict.DROP
         return Verdict.ACCEPT
