@@ -70,5 +70,5 @@ def test_table_renders(case_and_result: tuple[object, dict[str, object]]) -> Non
     rows = run.build_rows([case], {n: result}, {n: {"error": "not measured"}}, None,
                           {"help": {"best": 0.1}, "example": {"error": "not measured"}})
     text = run.render_text(rows)
-    assert "load 20 services" in text and "n/a (not implemented)" in text
+    assert "load 20 services" in text and "batch throughput" in text
     assert run.render_markdown(rows).startswith("| figure | pktpath |")

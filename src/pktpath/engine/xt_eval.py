@@ -39,10 +39,17 @@ from pktpath.model.xtables import (
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    table: str
     chain: str
-    label: str  # "raw:PREROUTING:rule:3"
+    kind: str  # rule / return / policy, as get_chainname_rulenum() names it
+    num: int
     rule: Rule | None  # None for an implicit tail
     tail: bool = False
+
+    @property
+    def label(self) -> str:
+        """The TRACE id, ``raw:PREROUTING:rule:3`` (built only when a row is reported)."""
+        return f"{self.table}:{self.chain}:{self.kind}:{self.num}"
 
 
 IndexKey = tuple[int | None, int, int | None]  # (exact dst, proto, exact dport)
@@ -95,7 +102,7 @@ class TableImage:
 
 def is_unconditional_verdict(rule: Rule) -> bool:
     """unconditional(e) and a standard target with a negative verdict (get_chainname_rulenum)."""
-    return (not rule.matches and rule.ip.unconditional and isinstance(rule.target, StandardTarget))
+    return not rule.matches and isinstance(rule.target, StandardTarget) and rule.ip.unconditional
 
 
 def compile_table(table: Table, index: bool = True) -> TableImage:
@@ -105,9 +112,8 @@ def compile_table(table: Table, index: bool = True) -> TableImage:
         tail_kind = "policy" if chain.builtin else "return"
         for n, rule in enumerate(chain.rules, 1):
             kind = tail_kind if is_unconditional_verdict(rule) else "rule"
-            img.rows.append(Row(chain.name, f"{table.name}:{chain.name}:{kind}:{n}", rule))
-        img.rows.append(Row(chain.name, f"{table.name}:{chain.name}:{tail_kind}:{len(chain.rules) + 1}",
-                            None, tail=True))
+            img.rows.append(Row(table.name, chain.name, kind, n, rule))
+        img.rows.append(Row(table.name, chain.name, tail_kind, len(chain.rules) + 1, None, tail=True))
         if chain.builtin:
             assert chain.policy is not None
             img.underflow[chain.name] = len(img.rows) - 1
@@ -189,7 +195,7 @@ Decide = Callable[[str, Uncertain], bool]
 OnMatch = Callable[[Row, Skb, XtParams], None]
 
 
-def rule_matches(rule: Rule, label: str, skb: Skb, par: XtParams, decide: Decide) -> bool:
+def rule_matches(rule: Rule, row: Row, skb: Skb, par: XtParams, decide: Decide) -> bool:
     if not ip_packet_match(rule.ip, skb, par):
         return False
     for m in rule.matches:
@@ -198,7 +204,7 @@ def rule_matches(rule: Rule, label: str, skb: Skb, par: XtParams, decide: Decide
             continue
         if res is False:
             return False
-        if not decide(label, res):
+        if not decide(row.label, res):
             return False
     return True
 
@@ -218,7 +224,7 @@ def do_table(img: TableImage, hook_chain: str, skb: Skb, par: XtParams, decide: 
                 continue
         row = rows[pc]
         rule = row.rule
-        if rule is not None and not rule_matches(rule, row.label, skb, par, decide):
+        if rule is not None and not rule_matches(rule, row, skb, par, decide):
             pc += 1
             continue
         on_match(row, skb, par)

@@ -134,6 +134,8 @@ class _Parser:
         self.warnings: list[str] = []
         self.ext_cache: dict[tuple[object, ...], object] = {}
         self.prefix_cache: dict[str, Prefix] = {}
+        self.header_cache: dict[tuple[object, ...], IpHeaderMatch] = {}
+        self.jump_cache: dict[tuple[str, bool], JumpTarget] = {}
 
     def err(self, lineno: int, line: str, msg: str, col: int = 0) -> ParseError:
         return ParseError(self.source, lineno, msg, line, col)
@@ -485,7 +487,8 @@ class _Parser:
             tgt = StandardTarget(STANDARD_VERDICTS[target[0]])
         else:
             # A user chain (checked once the whole table is read).
-            tgt = JumpTarget(target[0], goto)
+            tgt = self.jump_cache.get((target[0], goto)) or self.jump_cache.setdefault(
+                (target[0], goto), JumpTarget(target[0], goto))
 
         base = dict(ip)
         base.pop("src", None)
@@ -501,7 +504,10 @@ class _Parser:
                     fields["src"] = self.prefix_cache.get(s) or self.cached_prefix(s, ctx)
                 if d:
                     fields["dst"] = self.prefix_cache.get(d) or self.cached_prefix(d, ctx)
-                header = IpHeaderMatch(**fields)  # type: ignore[arg-type]
+                hkey = tuple(sorted(fields.items()))
+                header = self.header_cache.get(hkey)  # shared: frozen, and most rules repeat a few
+                if header is None:
+                    header = self.header_cache[hkey] = IpHeaderMatch(**fields)  # type: ignore[arg-type]
                 rules.append(Rule(header, tuple(matches), tgt, text, loc, counters))
         return rules
 
