@@ -91,6 +91,25 @@ CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
       "--mac-src", "02:00:00:00:00:02"]),
     ("local-to-127", FILTER + "-A INPUT -i lo -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n", {},
      ["--local", "--dst", "127.0.0.1", "--proto", "tcp", "--sport", "40000", "--dport", "22"]),
+    ("redirect-local-output", NAT + "-A OUTPUT -p udp -j REDIRECT --to-ports 5353\nCOMMIT\n"
+     + FILTER + "-A INPUT -i lo -p udp --dport 5353 -j ACCEPT\nCOMMIT\n", {}, LOCAL),
+    ("snat-local-send", NAT + "-A POSTROUTING -o eth1 -p udp -j SNAT --to-source 10.1.0.44\nCOMMIT\n", {}, LOCAL),
+    ("uidrange-rule-local", FILTER + "-A OUTPUT -m owner --uid-owner 1500 -j ACCEPT\nCOMMIT\n",
+     {"routes": MAIN + TABLE1, "rules": [{"priority": 0, "src": "all", "table": "local"},
+                                         {"priority": 100, "src": "all", "uidrange": "1000-2000", "table": "100"},
+                                         {"priority": 32766, "src": "all", "table": "main"},
+                                         {"priority": 32767, "src": "all", "table": "default"}]},
+     ["--local", "--dst", "198.51.100.7", "--proto", "udp", "--sport", "40000", "--dport", "53", "--uid", "1500"]),
+    ("raw-drop-before-conntrack", "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+     "-A PREROUTING -m conntrack --ctstate INVALID -p tcp --dport 80 -j DROP\nCOMMIT\n", {}, FWD),
+    ("blackhole-route-forward", FILTER + "-A FORWARD -j ACCEPT\nCOMMIT\n",
+     {"routes": MAIN + [{"type": "blackhole", "dst": "10.1.0.0/25", "flags": []}]}, FWD),
+    ("forwarding-off-on-iif", FILTER + "-A FORWARD -j ACCEPT\nCOMMIT\n",
+     {"sysctl": "net.ipv4.ip_forward = 1\nnet.ipv4.conf.eth0.forwarding = 0\n"}, FWD),
+    ("mark-match-after-connmark-restore", MANGLE + "-A PREROUTING -j CONNMARK --restore-mark\n"
+     "-A PREROUTING -m mark --mark 0x0 -j MARK --set-xmark 0x9/0xffffffff\n"
+     "-A PREROUTING -j CONNMARK --save-mark\nCOMMIT\n" + FILTER + "-A FORWARD -m connmark --mark 0x9 -j ACCEPT\n"
+     "-A FORWARD -j DROP\nCOMMIT\n", {}, FWD),
 ]
 
 
