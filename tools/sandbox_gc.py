@@ -20,14 +20,7 @@ from pktpath.sandbox import hostlog
 from pktpath.sandbox.netns import OWNER_DIR, PREFIX, NetNS
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_alive = hostlog._pid_alive
 
 
 def stale_namespaces() -> list[str]:
