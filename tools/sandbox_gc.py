@@ -13,12 +13,10 @@ restores net.netfilter.nf_log_all_netns when every recorded user of it is dead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from pktpath.sandbox import hostlog
 from pktpath.sandbox.netns import OWNER_DIR, PREFIX, NetNS
-
 
 _alive = hostlog._pid_alive
 
