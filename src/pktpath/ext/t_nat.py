@@ -32,34 +32,38 @@ def _flags(r: NatRange) -> str:
     return out
 
 
+class _ToRange(Target):
+    """DNAT and SNAT: bind the connection to an explicit range (xt_nat.c, xt_dnat_target_v2/xt_snat_target_v2)."""
+
+    tables: ClassVar[frozenset[str] | None] = NAT_ONLY
+    needs_conntrack: ClassVar[bool] = True
+    manip: ClassVar[str]
+    option: ClassVar[str]
+    range: NatRange
+
+    def target(self, skb: Skb, par: XtParams) -> Verdict:
+        return par.host.nat_setup(skb, self.range, self.manip, f"{self.name} to {self.range.render()}")
+
+    def render(self) -> str:
+        return f"-j {self.name} {self.option} {self.range.render()}{_flags(self.range)}"
+
+
 @dataclass(frozen=True, slots=True)
-class DnatTarget(Target):
+class DnatTarget(_ToRange):
     name: ClassVar[str] = "DNAT"
-    tables: ClassVar[frozenset[str] | None] = NAT_ONLY
-    needs_conntrack: ClassVar[bool] = True
     hooks: ClassVar[frozenset[Hook]] = frozenset({Hook.PREROUTING, Hook.OUTPUT})
+    manip: ClassVar[str] = NF_NAT_MANIP_DST
+    option: ClassVar[str] = "--to-destination"
     range: NatRange
-
-    def target(self, skb: Skb, par: XtParams) -> Verdict:
-        return par.host.nat_setup(skb, self.range, NF_NAT_MANIP_DST, f"DNAT to {self.range.render()}")
-
-    def render(self) -> str:
-        return f"-j DNAT --to-destination {self.range.render()}{_flags(self.range)}"
 
 
 @dataclass(frozen=True, slots=True)
-class SnatTarget(Target):
+class SnatTarget(_ToRange):
     name: ClassVar[str] = "SNAT"
-    tables: ClassVar[frozenset[str] | None] = NAT_ONLY
-    needs_conntrack: ClassVar[bool] = True
     hooks: ClassVar[frozenset[Hook]] = frozenset({Hook.POSTROUTING, Hook.INPUT})
+    manip: ClassVar[str] = NF_NAT_MANIP_SRC
+    option: ClassVar[str] = "--to-source"
     range: NatRange
-
-    def target(self, skb: Skb, par: XtParams) -> Verdict:
-        return par.host.nat_setup(skb, self.range, NF_NAT_MANIP_SRC, f"SNAT to {self.range.render()}")
-
-    def render(self) -> str:
-        return f"-j SNAT --to-source {self.range.render()}{_flags(self.range)}"
 
 
 @dataclass(frozen=True, slots=True)
