@@ -172,3 +172,11 @@ def test_cli_json_reports_missing_tools(host_ns: NetNS, tmp_path: Path) -> None:
     assert statuses["iptables-save.txt"] == "ok"
     assert all(s in ("ok", "missing", "refused", "failed", "skipped") for s in statuses.values())
     assert doc["script"].startswith("#!/bin/sh")
+
+
+def test_collect_of_the_host_itself_is_read_only(kernel_sandbox: Run, tmp_path: Path) -> None:
+    before = ns_state(None)
+    report = collect(tmp_path / "host")
+    assert ns_state(None) == before
+    assert report.usable and report.netns is None
+    assert (tmp_path / "host" / "ip-addr.json").read_bytes() == sh(None, "ip", "-j", "addr", "show")

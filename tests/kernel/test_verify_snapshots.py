@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -174,6 +175,7 @@ def test_nfacct_objects_are_created(kernel_sandbox: Run, make_snapshot: Make, tm
     kube = RULES.replace("-A web -p udp -j ACCEPT",
                          "-A web -p udp -m nfacct --nfacct-name pkv_udp_pkts -j ACCEPT")
     snap = make_snapshot(tmp_path / "s", kube)
+    host_objects = subprocess.run(["nfacct", "list"], capture_output=True, text=True, check=False).stdout
     with pytest.raises(SandboxError, match="iptables-legacy-restore"), Sandbox(snap):
         pass  # without the object the ruleset does not load
     with VerifySandbox(snap, nfacct=["pkv_udp_pkts"]) as box:
@@ -182,6 +184,8 @@ def test_nfacct_objects_are_created(kernel_sandbox: Run, make_snapshot: Make, tm
     v = verify_snapshot(snap, ["--iif", "eth0", "--src", "10.0.0.7", "--dst", "10.1.0.9", "--proto", "udp"])
     assert v.verdict == "agree", render(v)
     assert any("pkv_udp_pkts" in s for s in v.stand_ins)
+    # the objects were made in the sandbox's namespace, never in the initial one
+    assert subprocess.run(["nfacct", "list"], capture_output=True, text=True, check=False).stdout == host_objects
 
 
 def test_unreproducible_send_is_inconclusive(kernel_sandbox: Run, make_snapshot: Make, tmp_path: Path) -> None:

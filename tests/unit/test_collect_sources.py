@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -147,7 +147,10 @@ def test_legacy_ebtables_without_module_is_skipped(tmp_path: Path, monkeypatch: 
     assert ("ebtables-save",) not in host.calls
 
 
-def _versioned(inner, tool: str, line: str):  # type: ignore[no-untyped-def]
+RunFn = Callable[..., _Run]
+
+
+def _versioned(inner: RunFn, tool: str, line: str) -> RunFn:
     def run(self: Runner, argv: Sequence[str], *, in_netns: bool = True) -> _Run:
         if tuple(argv) == (tool, "--version"):
             return _Run(0, (line + "\n").encode(), "")
@@ -192,7 +195,7 @@ def test_commands_run_inside_the_namespace(monkeypatch: pytest.MonkeyPatch) -> N
         seen.append(argv)
         return subprocess.CompletedProcess(argv, 0, b"", b"")
 
-    monkeypatch.setattr(collect_run.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)
     Runner("blue").run(["ip", "-j", "addr", "show"])
     Runner("blue").run(["uname", "-a"], in_netns=False)
     Runner(None).run(["ip", "-j", "addr", "show"])

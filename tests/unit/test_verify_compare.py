@@ -15,9 +15,10 @@ def entry(id_: str, **kw: Any) -> dict[str, Any]:
     return {**base, **kw}
 
 
-FWD = {"disposition": "forwarded", "oif": "eth1",
-       "packet": {"src": "10.0.0.7", "dst": "10.1.0.9", "sport": 40000, "dport": 80, "mark": 0}}
-DROP = {"disposition": "dropped", "oif": None, "packet": {"src": "10.0.0.7", "dst": "10.1.0.9", "mark": 0}}
+FWD: dict[str, Any] = {"disposition": "forwarded", "oif": "eth1",
+                       "packet": {"src": "10.0.0.7", "dst": "10.1.0.9", "sport": 40000, "dport": 80, "mark": 0}}
+DROP: dict[str, Any] = {"disposition": "dropped", "oif": None,
+                        "packet": {"src": "10.0.0.7", "dst": "10.1.0.9", "mark": 0}}
 KERNEL = [entry("raw:PREROUTING:rule:1"), entry("filter:FORWARD:rule:2", oif="eth1", mark=4)]
 
 

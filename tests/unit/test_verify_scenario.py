@@ -142,7 +142,7 @@ def test_feature_coverage(scenarios: list[Scenario]) -> None:
     sets = "".join(s.ipset for s in scenarios)
     for kind in ("hash:ip ", "hash:net", "hash:ip,port", "bitmap:port"):
         assert kind in sets, kind
-    packets = collections.Counter()
+    packets: collections.Counter[str] = collections.Counter()
     for s in scenarios:
         a = parse_words(s.packet)
         packets["local" if a.local else "wire"] += 1

@@ -166,16 +166,29 @@ def test_repair_marks_reads_mark_after_a_quoted_icmp_payload() -> None:
     assert not changed_again and again is fixed
 
 
-def test_random_port_note() -> None:
+@pytest.mark.parametrize(("uncertain", "kernel_sport", "agree"), [
+    (["sport"], 24748, True),  # pktpath says the kernel draws it: tolerated in range
+    (["sport"], 30000, False),  # outside the range pktpath names
+    ([], 24748, False),  # pktpath claims a definite port
+], ids=["declared-random", "out-of-range", "not-declared"])
+def test_declared_random_port(uncertain: list[str], kernel_sport: int, agree: bool) -> None:
     from pktpath.verify.compare import compare_prediction
     from pktpath.verify.core import random_value_notes
 
-    result = {"disposition": "sent", "oif": "eth1", "packet": {"src": "10.1.0.1", "sport": 24736, "mark": 0}}
-    kernel = {**result, "packet": {**result["packet"], "sport": 24748}}
-    pred = {"trace": [], "result": result, "paths": [{"probability": 1.0, "choices": [], "trace": [],
-                                                      "result": result}],
-            "events": [{"kind": "nat", "message": "MASQUERADE to 10.1.0.1 (address of eth1); source port: the "
-                                                  "kernel picks one at random in 24736-24803; pktpath shows 24736"}]}
-    c = compare_prediction(pred, [], kernel, local=True, strip=False)
-    (note,) = random_value_notes(pred, c.chosen, kernel)
-    assert "24748 at random in 24736-24803" in note
+    result: dict[str, Any] = {"disposition": "sent", "oif": "eth1", "uncertain": uncertain,
+                              "packet": {"src": "10.1.0.1", "sport": 24736, "mark": 0}}
+    kernel = {**result, "packet": {**result["packet"], "sport": kernel_sport}}
+    line = {"id": "nat:POSTROUTING:rule:1", "iif": None, "oif": "eth1", "src": "10.1.0.1", "dst": "10.1.0.9",
+            "proto": "udp", "sport": 24736, "dport": 53, "mark": 0}
+    events = [{"kind": "nat", "message": "MASQUERADE to 10.1.0.1 (address of eth1); source port: the kernel picks "
+                                         "one at random in 24736-24803; pktpath shows 24736"}]
+    pred = {"trace": [line], "result": result, "events": events,
+            "paths": [{"probability": 1.0, "choices": [], "trace": [line], "result": result, "events": events}]}
+    c = compare_prediction(pred, [{**line, "sport": kernel_sport}], kernel, local=True, strip=False)
+    assert c.agree == agree
+    notes = random_value_notes(pred, c.chosen, kernel)
+    if agree:
+        assert c.chosen.random == ("sport",)
+        assert "drew 24748 at random in 24736-24803" in notes[0]
+    else:
+        assert notes == [] and c.chosen.first == 0

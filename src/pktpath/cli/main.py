@@ -193,15 +193,15 @@ def explain(snapshot: str, rule_ref: str, fmt: str) -> None:
     click.echo("reached from: " + "; ".join(e.reached_from))
 
 
-def _register_optional() -> None:
-    try:
-        from pktpath.cli.route_cmd import add_route_command
-    except ImportError:
-        return
+def _register_commands() -> None:
+    from pktpath.cli.collect_verify import add_commands
+    from pktpath.cli.route_cmd import add_route_command
+
     add_route_command(cli)
+    add_commands(cli)
 
 
-_register_optional()
+_register_commands()
 
 
 def main() -> None:

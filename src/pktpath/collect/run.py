@@ -255,7 +255,8 @@ def render_report(report: CollectReport) -> str:
             detail += f", {f.backend} backend"
         if f.why:
             detail += f": {f.why}"
-        lines.append(f"  {f.file:<{width}}  {f.command:<28}  {detail}")
+        command = f.command if len(f.command) <= 30 else f.command[:29] + "…"
+        lines.append(f"  {f.file:<{width}}  {command:<30}  {detail}")
     lines += [f"warning: {w}" for w in report.warnings]
     lines += ["", "Without pktpath on the host, these plain shell commands write the same files:", "",
               report.script.rstrip("\n")]

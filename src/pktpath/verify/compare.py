@@ -1,14 +1,17 @@
 """pktpath's prediction beside the kernel's run, line by line, first difference marked.
 
-Agreement is exactly ``pktpath.sandbox.compare`` (the kernel-cases check): trace ids in
-order, per entry iif oif src dst proto sport dport mark; the result's disposition, its oif
-when forwarded or sent, and the packet fields the kernel could observe.  This module adds
-the structure needed to show where the two part: rows, differing fields, which of
-pktpath's ``paths`` the kernel took.
+Agreement is ``pktpath.sandbox.compare`` (the kernel-cases check): trace ids in order, per
+entry iif oif src dst proto sport dport mark; the result's disposition, its oif when
+forwarded or sent, and the packet fields the kernel could observe -- except a field pktpath
+declares random (``result.uncertain``, e.g. a source port SNAT draws from a range): there
+the kernel may differ, as long as its value lies in the range pktpath's events name.  This
+module adds the structure needed to show where the two part: rows, differing fields, which
+of pktpath's ``paths`` the kernel took.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,7 @@ class Row:
     pktpath: Entry | None
     kernel: Entry | None
     differs: tuple[str, ...]
+    random: tuple[str, ...] = ()  # fields that differ where pktpath says the kernel draws at random
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,8 @@ class PathComparison:
     result: Mapping[str, Any]
     rows: tuple[Row, ...]
     result_differs: tuple[str, ...]
-    diffs: tuple[str, ...]  # pktpath.sandbox.compare's words; empty = agreement
+    diffs: tuple[str, ...]  # pktpath.sandbox.compare's words, minus tolerated random fields; empty = agreement
+    random: tuple[str, ...] = ()  # random fields the kernel drew differently (tolerated)
 
     @property
     def agree(self) -> bool:
@@ -53,12 +58,44 @@ class PathComparison:
         return len(self.rows) if self.result_differs or self.diffs else None
 
 
-def _row(i: int, got: Entry | None, want: Entry | None) -> Row:
+RANDOM_RANGE = re.compile(r"(source|destination) port: the kernel picks one at random in (\d+)-(\d+)")
+Ranges = dict[str, tuple[int, int]]
+
+
+def random_ranges(events: Sequence[Mapping[str, Any]]) -> Ranges:
+    """The ranges pktpath's events say the kernel draws a port from (field -> (lo, hi))."""
+    out: Ranges = {}
+    for e in events:
+        m = RANDOM_RANGE.search(str(e.get("message", "")))
+        if m:
+            out["sport" if m.group(1) == "source" else "dport"] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
+class _Tolerance:
+    """Which differing fields are pktpath's declared random draws (``result.uncertain``)."""
+
+    def __init__(self, uncertain: Sequence[str], ranges: Ranges) -> None:
+        self.uncertain = set(uncertain)
+        self.ranges = ranges
+
+    def __call__(self, f: str, kernel_value: Any) -> bool:
+        if f not in self.uncertain:
+            return False
+        if f not in self.ranges:
+            return True
+        lo, hi = self.ranges[f]
+        return isinstance(kernel_value, int) and lo <= kernel_value <= hi
+
+
+def _row(i: int, got: Entry | None, want: Entry | None, tolerated: _Tolerance) -> Row:
     if got is None or want is None:
         return Row(i, got, want, ("id",))
     if got.get("id") != want.get("id"):
         return Row(i, got, want, ("id",))
-    return Row(i, got, want, tuple(f for f in FIELDS if _norm(f, got.get(f)) != _norm(f, want.get(f))))
+    differ = [f for f in FIELDS if _norm(f, got.get(f)) != _norm(f, want.get(f))]
+    random = tuple(f for f in differ if tolerated(f, _norm(f, want.get(f))))
+    return Row(i, got, want, tuple(f for f in differ if f not in random), random)
 
 
 def result_differences(kernel: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[str, ...]:
@@ -78,13 +115,25 @@ def compare_path(index: int, path: Mapping[str, Any], kernel_trace: Sequence[Ent
                  kernel_result: Mapping[str, Any], *, local: bool, strip: bool) -> PathComparison:
     trace = list(path.get("trace") or [])
     result = path.get("result") or {}
+    tolerated = _Tolerance(result.get("uncertain") or (), random_ranges(path.get("events") or []))
     got = strip_trace_rule(trace, local) if strip else trace
-    rows = tuple(_row(i, got[i] if i < len(got) else None, kernel_trace[i] if i < len(kernel_trace) else None)
+    rows = tuple(_row(i, got[i] if i < len(got) else None, kernel_trace[i] if i < len(kernel_trace) else None,
+                      tolerated)
                  for i in range(max(len(got), len(kernel_trace))))
-    diffs = sandbox_compare({"trace": list(kernel_trace), "result": kernel_result}, trace, result,
-                            local=local, strip=strip)
+    kp = kernel_result.get("packet") if isinstance(kernel_result.get("packet"), Mapping) else {}
+    assert isinstance(kp, Mapping)
+    res = result_differences(kernel_result, result)
+    random_result = tuple(f for f in res if f.startswith("packet.") and tolerated(f[7:], _norm(f[7:], kp.get(f[7:]))))
+    random = tuple(dict.fromkeys([f for r in rows for f in r.random] + [f[7:] for f in random_result]))
+    diffs = [d for d in sandbox_compare({"trace": list(kernel_trace), "result": kernel_result}, trace, result,
+                                        local=local, strip=strip) if not _about(d, random)]
     return PathComparison(index, path.get("probability"), tuple(path.get("choices") or ()), tuple(got), result,
-                          rows, result_differences(kernel_result, result), tuple(diffs))
+                          rows, tuple(f for f in res if f not in random_result), tuple(diffs), random)
+
+
+def _about(diff: str, fields: Sequence[str]) -> bool:
+    """Is this pktpath.sandbox.compare line about one of ``fields`` only?"""
+    return any(re.search(rf"(: {f}=|^result\.packet\.{f}:)", diff) for f in fields)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ instead of blaming pktpath).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +23,13 @@ from pktpath.errors import PktpathError
 from pktpath.sandbox import KernelRun, SandboxError, sandbox_available
 from pktpath.sandbox.snapshot import opened
 from pktpath.verify.args import parse_words
-from pktpath.verify.compare import Comparison, PathComparison, compare_prediction
+from pktpath.verify.compare import Comparison, PathComparison, compare_prediction, random_ranges
 from pktpath.verify.predict import predict
 from pktpath.verify.sandbox_ext import (
     VerifySandbox,
     meaningful_note,
     nfacct_objects,
+    repair_marks,
     send_limitations,
     split_warnings,
     stand_ins,
@@ -98,24 +98,17 @@ class Verification:
         }
 
 
-RANDOM_PORT = re.compile(r"(source|destination) port: the kernel picks one at random in (\d+)-(\d+)")
-
-
 def random_value_notes(prediction: Mapping[str, Any], chosen: PathComparison,
                        kernel_result: Mapping[str, Any]) -> list[str]:
-    """Explain a port difference that pktpath's own events call a random draw of the kernel."""
-    notes: list[str] = []
+    """Say which fields the kernel drew differently where pktpath declares a random draw."""
+    ranges = random_ranges(prediction.get("events", []))
     kernel_packet = kernel_result.get("packet") or {}
-    for event in prediction.get("events", []):
-        m = RANDOM_PORT.search(str(event.get("message", "")))
-        if not m:
-            continue
-        field = "sport" if m.group(1) == "source" else "dport"
-        value = kernel_packet.get(field)
-        if f"packet.{field}" in chosen.result_differs and isinstance(value, int) \
-                and int(m.group(2)) <= value <= int(m.group(3)):
-            notes.append(f"the kernel drew {field} {value} at random in {m.group(2)}-{m.group(3)}, as pktpath's "
-                         f"events say it would; pktpath's result states one definite {field} all the same")
+    notes: list[str] = []
+    for f in chosen.random:
+        where = f" in {ranges[f][0]}-{ranges[f][1]}" if f in ranges else ""
+        notes.append(f"{f}: the kernel drew {kernel_packet.get(f, 'another value')} at random{where}, pktpath shows "
+                     f"{(chosen.result.get('packet') or {}).get(f)} and says the kernel picks it at random "
+                     "(result.uncertain): not a difference")
     return notes
 
 
@@ -129,11 +122,6 @@ def require_sandbox() -> None:
     raise VerifyError(f"pktpath verify cannot build its sandbox here: {why}")
 
 
-def _peer_macs(words: Sequence[str]) -> dict[str, str]:
-    a = parse_words(words)
-    return {a.iif: a.mac_src} if a.iif and a.mac_src else {}
-
-
 def verify_snapshot(snapshot: Path, args: Sequence[str], *, predict_from: Path | None = None,
                     lenient: bool = False, timeout: float = 10.0, check_root: bool = True) -> Verification:
     """Verify pktpath against the kernel for one snapshot (directory or .tar.gz) and packet.
@@ -142,9 +130,10 @@ def verify_snapshot(snapshot: Path, args: Sequence[str], *, predict_from: Path |
     kernel still runs ``snapshot``) -- how the tests check that a difference is caught.
     """
     words = list(args)
+    packet = parse_words(words)
+    local = packet.local
     if check_root:
         require_sandbox()
-    local = parse_words(words).local
     try:
         with opened(Path(snapshot)) as root:
             iptables_path = root / "iptables-save.txt"
@@ -156,21 +145,24 @@ def verify_snapshot(snapshot: Path, args: Sequence[str], *, predict_from: Path |
             except PktpathError as exc:
                 raise VerifyError(f"pktpath cannot predict this packet: {exc}") from exc
             nfacct = nfacct_objects(iptables)
-            packet = parse_words(words)
             notes, decisive = stand_ins(root, packet.iif, nfacct)
             decisive += send_limitations(root, local, packet.src)
             pred_notes = [n for n in prediction.get("notes", []) if meaningful_note(root, str(n))]
-            with VerifySandbox(root, peer_macs=_peer_macs(words), nfacct=nfacct) as sandbox:
+            peer_macs = {packet.iif: packet.mac_src} if packet.iif and packet.mac_src else {}
+            with VerifySandbox(root, peer_macs=peer_macs, nfacct=nfacct) as sandbox:
                 run = sandbox.send(words, timeout=timeout)
             strip = strip_own_trace_rule(iptables, local)
     except SandboxError as exc:
         raise VerifyError(f"sandbox: {exc}") from exc
+    run, repaired = repair_marks(run)
     comparison = compare_prediction(prediction, run.trace, run.result, local=local, strip=strip)
     relevant, harmless = split_warnings(run.evidence.get("warnings", []))
     unreproduced = decisive + relevant
     verdict = "agree" if comparison.agree else ("inconclusive" if unreproduced else "differ")
-    extra = random_value_notes(prediction, comparison.chosen, run.result) if not comparison.agree else []
+    extra = random_value_notes(prediction, comparison.chosen, run.result)
     extra += [f"not reproduced (does not decide the path): {w}" for w in harmless]
+    if repaired:
+        extra.append("marks of kernel lines that quote an ICMP payload were read after the quote")
     extra += list(run.evidence.get("notes", []))
     extra += pred_notes
     return Verification(str(snapshot), words, verdict, prediction, run, comparison, os.uname().release,

@@ -38,6 +38,8 @@ def _diff(text: str) -> str:
         return text
     head, _, rest = text.partition(": ")
     ours, _, theirs = rest.rpartition(", expected ")
+    if "=" in ours:  # "mark=4, expected 5": name the field on both sides
+        theirs = f"{ours.split('=', 1)[0]}={theirs}"
     return f"{head}: pktpath {ours}, kernel {theirs}"
 
 
@@ -66,9 +68,15 @@ def render(v: Verification) -> str:
         left = _entry(row.pktpath, fields)
         right = _entry(row.kernel, fields)
         note = "   <- first difference" if row.index == first else ("   <- differs" if row.differs else "")
+        if row.random and not row.differs:
+            left, right = _entry(row.pktpath, row.random), _entry(row.kernel, row.random)
+            note = "   (random draw, see notes)"
         lines.append(f"{mark}{row.index + 1:>3} {left:<{col}} {right}{note}")
     mark = ">>" if first == len(c.rows) else "  "
     note = ("   <- first difference: " + ", ".join(c.result_differs)) if first == len(c.rows) else ""
+    kp, pp = v.kernel.result.get("packet") or {}, c.result.get("packet") or {}
+    if first != len(c.rows) and any(kp.get(f) != pp.get(f) for f in c.random):
+        note += "   (random draw, see notes)"
     if v.kernel.errno:
         note += f"   (kernel: sendto() {v.kernel.errno})"
     lines.append(f"{mark}res {_result(c.result):<{col}} {_result(v.kernel.result)}{note}")

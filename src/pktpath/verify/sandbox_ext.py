@@ -1,13 +1,19 @@
 """What verify adds around ``pktpath.sandbox``: nfacct objects, stand-ins, trust in a run.
 
 The sandbox (``pktpath.sandbox``) is the one builder, shared with the test suite.  verify
-only (1) creates the nfacct objects a ruleset names before the ruleset is loaded (a
-``-m nfacct`` rule does not load without them, kube-proxy writes such rules), and (2) says
-what the rebuilt host stands in for or leaves out, reading the snapshot files.
+only
+
+1. creates the nfacct objects a ruleset names before the ruleset is loaded (a
+   ``-m nfacct`` rule does not load without them; kube-proxy writes such rules);
+2. says what the rebuilt host stands in for or leaves out, reading the snapshot files,
+   and which of that may decide this packet's path (then a difference is inconclusive);
+3. reads the mark of kernel lines that quote an ICMP payload where nf_log prints it
+   (``repair_marks``: the sandbox's line parser stops at the quote).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
@@ -17,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pktpath.sandbox import Sandbox, SandboxError
+from pktpath.sandbox import KernelRun, Sandbox, SandboxError
 from pktpath.sandbox.netns import NetNS
 from pktpath.sandbox.ruleset import TRACE_CHAINS, with_trace
 
@@ -200,3 +206,34 @@ def meaningful_note(root: Path, note: str) -> bool:
             return _nft_has_own_rules(data)
         return bool(data)
     return any(line.startswith(("-A", "-a")) for line in text.splitlines())
+
+
+MARK_FIELD = re.compile(r" MARK=(0x[0-9a-fA-F]+)")
+
+
+def repair_marks(run: KernelRun) -> tuple[KernelRun, bool]:
+    """Read each TRACE line's mark where nf_log prints it: last, after any bracketed part.
+
+    nf_log_dump_packet_common() prints ``MARK=`` after the IPv4 dump, and the dump of an
+    ICMP error quotes the offending packet in ``[...]`` (or says ``INCOMPLETE [8 bytes]``).
+    The sandbox's line parser stops at the first ``[``, so on those lines it reads no mark
+    (0).  Returns the run with marks read from the tail, and whether anything changed.
+    """
+    trace: list[dict[str, Any]] = []
+    changed = False
+    for entry in run.trace:
+        log = str(entry.get("log") or "")
+        if "[" in log and "]" in log:
+            m = MARK_FIELD.search(log[log.rfind("]"):])
+            mark = int(m.group(1), 16) if m else 0
+            if mark != entry.get("mark"):
+                entry = {**entry, "mark": mark}
+                changed = True
+        trace.append(entry)
+    if not changed:
+        return run, False
+    result = dict(run.result)
+    packet = result.get("packet")
+    if result.get("disposition") != "local" and isinstance(packet, dict) and "mark" in packet and trace:
+        result["packet"] = {**packet, "mark": trace[-1]["mark"]}
+    return dataclasses.replace(run, trace=trace, result=result), True

@@ -349,7 +349,8 @@ class _Gen:
             src = None if self.p(0.35) else rng.choice(locals_)  # a process can only send from its own
             other = rng.choice(self.ifaces)
             dst = _weighted(rng, [(self.remote_host(), 35), (self.gateway(other), 30), (rng.choice(locals_), 25),
-                                  ("127.0.0.1", 5), (self.host_in(self.nets[other.name]), 5)])
+                                  ("127.0.0.1", 5), (self.host_in(self.nets[other.name]), 5),
+                                  (str(self.nets[other.name].broadcast_address), 4)])
             mark = 0 if self.p(0.6) else rng.choice(self.marks)
             uid = 0 if self.p(0.8) else 1000
             return _Packet(True, None, src, dst, proto, sport, dport, icmp, flags, mark, uid, ttl, length, None)

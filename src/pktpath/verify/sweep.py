@@ -116,6 +116,7 @@ def _save(dest: Path, snap: Path, scen: Scenario, v: Verification | None, error:
     (dest / "scenario.json").write_text(json.dumps(scen.to_json(), indent=1) + "\n")
     (dest / "packet.json").write_text(json.dumps(scen.packet) + "\n")
     if v is not None:
+        v.snapshot = str(dest)  # where it is kept, not the temporary directory it was verified in
         (dest / "verify.json").write_text(json.dumps(v.to_json(), indent=1) + "\n")
     if error is not None:
         (dest / "error.txt").write_text(error)
