@@ -109,15 +109,16 @@ def setup_info(table: ConntrackTable, ct: Conn, rng: NatRange, manip: str) -> li
     notes: list[str] = []
     curr = ct.reply.inverted() if ct.reply.proto != IPPROTO_ICMP else _icmp_curr(ct)
     new = curr
-    if rng.min_addr is not None:
-        addr = pick_address(curr, rng, manip, ct.zone)
-        new = replace(new, src=addr) if manip == NF_NAT_MANIP_SRC else replace(new, dst=addr)
-        if rng.max_addr != rng.min_addr:
-            notes.append("address chosen by the kernel's hash of the source address (find_best_ips_proto)")
-    if curr.proto in PORT_PROTOS or curr.proto == IPPROTO_ICMP:
-        new, port_note = _pick_port(table, ct, new, rng, manip)
-        if port_note:
-            notes.append(port_note)
+    if not _keep_original_source(table, ct, curr, rng, manip):
+        if rng.min_addr is not None:
+            addr = pick_address(curr, rng, manip, ct.zone)
+            new = replace(new, src=addr) if manip == NF_NAT_MANIP_SRC else replace(new, dst=addr)
+            if rng.max_addr != rng.min_addr:
+                notes.append("address chosen by the kernel's hash of the source address (find_best_ips_proto)")
+        if curr.proto in PORT_PROTOS or curr.proto == IPPROTO_ICMP:
+            new, port_note = _pick_port(table, ct, new, rng, manip)
+            if port_note:
+                notes.append(port_note)
     if new != curr:
         ct.reply = new.inverted() if new.proto != IPPROTO_ICMP else _icmp_reply(new, ct)
         ct.status |= IPS_SRC_NAT if manip == NF_NAT_MANIP_SRC else IPS_DST_NAT
@@ -128,6 +129,20 @@ def setup_info(table: ConntrackTable, ct: Conn, rng: NatRange, manip: str) -> li
         ct.nat_done_dst = True
         ct.status |= IPS_DST_NAT_DONE
     return notes
+
+
+def _keep_original_source(table: ConntrackTable, ct: Conn, curr: Tuple, rng: NatRange, manip: str) -> bool:
+    """Source NAT keeps the original tuple when it already lies in the range and no other
+    connection uses it (nf_in_range() and nf_nat_used_tuple() in get_unique_tuple())."""
+    if manip != NF_NAT_MANIP_SRC or rng.random or rng.random_fully:
+        return False
+    if rng.min_addr is not None and not (rng.min_addr <= curr.src <= (rng.max_addr or rng.min_addr)):
+        return False
+    if rng.min_port is not None:
+        if curr.proto not in PORT_PROTOS or not rng.min_port <= curr.sport <= (rng.max_port or rng.min_port):
+            return False
+    reply = curr.inverted() if curr.proto != IPPROTO_ICMP else _icmp_reply(curr, ct)
+    return not table.clash(reply, ct)
 
 
 def _icmp_curr(ct: Conn) -> Tuple:

@@ -375,6 +375,8 @@ class Walk:
         out_route = state["route"]
         assert isinstance(out_route, routing.RouteResult) and isinstance(dev, str)
         skb.route = (dev, state["gw"])
+        if out_route.type == "broadcast" and dev != "lo":
+            self.loop_back_broadcast(skb, dev)
         self.run_hook(Hook.POSTROUTING, skb, None, dev)
         if out_route.type == "local" or dev == "lo":
             # Loopback: the packet comes back in on lo with its conntrack attached.
@@ -382,6 +384,21 @@ class Walk:
             self.run_hook(Hook.PREROUTING, skb, "lo", None)
             return self.local_in(skb, "lo")
         return "sent", dev, f"sent out of {dev}" + (f" via {int_to_ip(state['gw'])}" if state["gw"] else "")  # type: ignore[arg-type]
+
+    def loop_back_broadcast(self, skb: Skb, dev: str) -> None:
+        """ip_mc_output(): a broadcast the host sends is cloned; the clone passes POSTROUTING
+        and comes straight back in on ``dev`` (PREROUTING, INPUT) before the original leaves.
+        The clone shares the connection, so its nat POSTROUTING binding is the original's too."""
+        clone = skb.copy()
+        clone.notes = []
+        self.event("note", f"a broadcast sent by this host is also looped back to it on {dev} (ip_mc_output)")
+        try:
+            self.run_hook(Hook.POSTROUTING, clone, None, dev)
+            clone.iif = dev
+            self.run_hook(Hook.PREROUTING, clone, dev, None)
+            self.run_hook(Hook.INPUT, clone, dev, None)
+        except _Stop as stop:
+            self.event("note", f"the looped-back copy stops there ({stop.reason}); the broadcast still leaves")
 
     def run_hook_output(self, skb: Skb, state: dict[str, object]) -> None:
         """OUTPUT: the hook's OUT= stays the socket route's device for the whole hook

@@ -50,10 +50,13 @@ def _last_logged(ev: Evidence) -> dict[str, Any]:
     return {k: last[k] for k in PACKET_FIELDS if k not in unknown}
 
 
-def _final_mark(ev: Evidence) -> int:
-    """Marks are not on the wire: the last logged one (or the initial one)."""
-    if ev.trace:
-        return int(ev.trace[-1]["mark"])
+def _final_mark(ev: Evidence, leaving: bool = False) -> int:
+    """Marks are not on the wire: the last logged one (or the initial one).  For a packet that
+    left, the last line logged on the way out (OUT= set): a local broadcast's looped-back copy
+    logs its PREROUTING/INPUT lines (IN= set) before the original's last POSTROUTING line."""
+    lines = [e for e in ev.trace if e.get("oif")] if leaving else list(ev.trace)
+    if lines:
+        return int(lines[-1]["mark"])
     return ev.spec.mark if ev.spec.local else 0
 
 
@@ -68,7 +71,7 @@ def decide(ev: Evidence) -> dict[str, Any]:
     if ev.left:
         first = ev.left[0]
         kind = "sent" if ev.spec.local else "forwarded"
-        return result(kind, _from_header(first, _final_mark(ev)), f"captured leaving {first.iface}",
+        return result(kind, _from_header(first, _final_mark(ev, leaving=True)), f"captured leaving {first.iface}",
                       first.iface)
     if ev.delivered:
         seen = ev.delivered[0]

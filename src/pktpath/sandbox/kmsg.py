@@ -80,6 +80,10 @@ def packet_fields(text: str) -> dict[str, str]:
         key, eq, value = tok.partition("=")
         if eq and key not in fields:  # first occurrence: IP LEN/ID, not UDP LEN / ICMP ID
             fields[key] = value
+    # MARK= is printed after the quoted packet (nf_log_dump_packet_common): the last token.
+    tail = text.rstrip().rsplit(" ", 1)[-1]
+    if tail.startswith("MARK="):
+        fields["MARK"] = tail[5:]
     return fields
 
 
