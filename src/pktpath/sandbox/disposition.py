@@ -54,7 +54,7 @@ def _final_mark(ev: Evidence, leaving: bool = False) -> int:
     """Marks are not on the wire: the last logged one (or the initial one).  For a packet that
     left, the last line logged on the way out (OUT= set): a local broadcast's looped-back copy
     logs its PREROUTING/INPUT lines (IN= set) before the original's last POSTROUTING line."""
-    lines = [e for e in ev.trace if e.get("oif")] if leaving else list(ev.trace)
+    lines = ([e for e in ev.trace if e.get("oif")] if leaving else []) or list(ev.trace)
     if lines:
         return int(lines[-1]["mark"])
     return ev.spec.mark if ev.spec.local else 0
