@@ -110,6 +110,12 @@ CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      "-A PREROUTING -m mark --mark 0x0 -j MARK --set-xmark 0x9/0xffffffff\n"
      "-A PREROUTING -j CONNMARK --save-mark\nCOMMIT\n" + FILTER + "-A FORWARD -m connmark --mark 0x9 -j ACCEPT\n"
      "-A FORWARD -j DROP\nCOMMIT\n", {}, FWD),
+    ("snat-range-keeps-original-source", NAT + "-A POSTROUTING -o eth1 -j SNAT --to-source 10.1.0.1-10.1.0.4\nCOMMIT\n",
+     {"extra_addrs": {"eth1": ["10.1.0.3/24"]}},
+     ["--local", "--src", "10.1.0.1", "--dst", "10.1.0.9", "--proto", "udp", "--sport", "5000", "--dport", "53"]),
+    ("local-broadcast-loops-back", NAT + "-A POSTROUTING -p udp -j SNAT --to-source 10.1.0.1\nCOMMIT\n"
+     + FILTER + "-A INPUT -i eth1 -p udp -j ACCEPT\nCOMMIT\n", {},
+     ["--local", "--dst", "10.1.0.255", "--proto", "udp", "--sport", "40000", "--dport", "53"]),
 ]
 
 
