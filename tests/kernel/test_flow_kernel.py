@@ -258,9 +258,7 @@ EXCHANGES = [
         ["--local", "--src", "10.1.0.1", "--dst", SERVER, "--proto", "tcp", "--sport", "40011", "--dport", "22",
          "--mark", "0x10", "--then", "reply:SYN,ACK", "--then", "reply:ACK"],
         lambda k: dispositions(k) == ["sent", "local", "sent"] and tables(k)[1] is None
-        and k["packets"][0]["result"]["packet"]["mark"] == 16 and k["packets"][2]["trace"][0]["mark"] == 16,
-        pktpath_bug="the host's ACK is the --mark'ed socket's own segment (sk_mark, __ip_queue_xmit), "
-                    "pktpath sends it with mark 0 (engine/flow.py _reply) and drops it in filter OUTPUT"),
+        and k["packets"][0]["result"]["packet"]["mark"] == 16 and k["packets"][2]["trace"][0]["mark"] == 16,),
     Case(
         "dnat-udp-reply-lost",  # --reply-iif none: the server's answer never comes back
         ruleset(nat=f"-A PREROUTING -d {VIP}/32 -p udp -m udp --dport 123 -j DNAT --to-destination {SERVER}\n",
@@ -362,9 +360,7 @@ EXCHANGES = [
         "local-udp-kernel-chosen-src",  # --local without --src: the header shows the source the kernel chose
         ruleset(filt="-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n", policies=("DROP", "DROP", "ACCEPT")),
         ["--local", "--dst", SERVER, "--proto", "udp", "--sport", "40023", "--dport", "53", "--then", "reply"],
-        lambda k: dispositions(k) == ["sent", "local"] and k["packets"][0]["packet"]["src"] == "10.1.0.1",
-        pktpath_bug="flow JSON packet 1 header src is null although the walk chose 10.1.0.1 "
-                    "(flow-json.md: a --local packet without --src gets the source the kernel chooses)"),
+        lambda k: dispositions(k) == ["sent", "local"] and k["packets"][0]["packet"]["src"] == "10.1.0.1",),
     Case(
         "fwmark-reflect-echo-reply",  # net.ipv4.fwmark_reflect=1: the host's echo reply carries the request's mark
         ruleset(mangle="-A PREROUTING -i eth0 -j MARK --set-xmark 0x5/0xffffffff\n",
@@ -372,18 +368,14 @@ EXCHANGES = [
         ["--iif", "eth0", "--src", CLIENT, "--dst", "10.0.0.1", "--proto", "icmp", "--icmp-id", "555",
          "--then", "reply"],
         lambda k: dispositions(k) == ["local", "sent"] and k["packets"][1]["trace"][0]["mark"] == 5,
-        sysctl="net.ipv4.ip_forward = 1\nnet.ipv4.fwmark_reflect = 1\n",
-        pktpath_bug="the echo reply leaves with mark 0, the kernel's carries the request's mark "
-                    "(icmp_reply(): IP4_REPLY_MARK(net, skb->mark) under net.ipv4.fwmark_reflect=1)"),
+        sysctl="net.ipv4.ip_forward = 1\nnet.ipv4.fwmark_reflect = 1\n",),
     Case(
         "tcp-fwmark-accept",  # net.ipv4.tcp_fwmark_accept=1: the accepted connection takes the SYN's mark
         ruleset(mangle="-A PREROUTING -i eth0 -j MARK --set-xmark 0x5/0xffffffff\n",
                 filt="-A OUTPUT -m mark --mark 0x5 -j ACCEPT\n", policies=("ACCEPT", "DROP", "DROP")),
         tcp(CLIENT, "10.0.0.1", 40024, 22, *HANDSHAKE),
         lambda k: dispositions(k) == ["local", "sent", "local"] and k["packets"][1]["trace"][0]["mark"] == 5,
-        sysctl="net.ipv4.ip_forward = 1\nnet.ipv4.tcp_fwmark_accept = 1\n",
-        pktpath_bug="the SYN,ACK leaves with mark 0, the kernel's carries the SYN's mark "
-                    "(inet_request_mark() -> ireq->ir_mark under net.ipv4.tcp_fwmark_accept=1)"),
+        sysctl="net.ipv4.ip_forward = 1\nnet.ipv4.tcp_fwmark_accept = 1\n",),
 ]
 
 

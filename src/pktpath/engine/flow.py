@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from pktpath.engine.conntrack import entry_json
 from pktpath.engine.path import Engine, Walk
-from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, TCP_ACK, TCP_SYN
+from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN
 from pktpath.errors import UsageError
 from pktpath.model.addr import ip_to_int
 from pktpath.model.packet import Packet
@@ -81,6 +81,8 @@ def run_flow(engine: Engine, first: Packet, steps: list[Step], reply_iif: str | 
             if step.icmp_error is not None and step.kind != "reply":
                 raise UsageError("an ICMP error answers the previous packet: write --then reply:icmp-TYPE/CODE")
             pkt = _reply(prev, step) if step.kind == "reply" else _original(out[0], step)
+            if pkt.local and step.kind == "reply":
+                pkt = replace(pkt, mark=_host_mark(engine, out, prev, role, pkt))
             if role == "responder" and reply_iif is not None and not pkt.local:
                 if reply_iif == "none":
                     out.append(FlowPacket(n + 1, role, pkt, None, _table(engine)))
@@ -88,10 +90,32 @@ def run_flow(engine: Engine, first: Packet, steps: list[Step], reply_iif: str | 
                 pkt = replace(pkt, iif=reply_iif)
         walk = engine.explore_walks(pkt)[0]
         engine.host.conntrack = walk.host.conntrack
+        if pkt.local and pkt.src is None:
+            pkt = replace(pkt, src=walk.first_src)  # the source the kernel chose
         out.append(FlowPacket(n + 1, role, pkt, walk, _table(engine)))
         if walk.outcome.result.disposition in STOPS:
             break
     return out
+
+
+def _host_mark(engine: Engine, out: list[FlowPacket], prev: FlowPacket, role: str, pkt: Packet) -> int:
+    """The mark of a packet the host itself sends in answer.
+
+    The initiating socket sends with its own mark (__ip_queue_xmit: skb->mark = sk->sk_mark).
+    As the responder: an ICMP echo reply or a RST has no socket and carries the answered
+    packet's mark only with net.ipv4.fwmark_reflect (IP4_REPLY_MARK); a listening socket's
+    answers carry the SYN's mark only with net.ipv4.tcp_fwmark_accept (inet_request_mark)."""
+    first = out[0]
+    if role == "initiator":
+        return first.packet.mark if first.packet.local else 0
+    sysctls = engine.host.net.sysctls
+    assert prev.walk is not None and first.walk is not None
+    if pkt.proto == IPPROTO_ICMP or (pkt.proto == IPPROTO_TCP and pkt.tcp_flags & TCP_RST):
+        reflect = sysctls.get_int("net.ipv4.fwmark_reflect")
+        return int(prev.walk.outcome.result.packet.get("mark") or 0) if reflect else 0
+    if pkt.proto == IPPROTO_TCP and sysctls.get_int("net.ipv4.tcp_fwmark_accept"):
+        return int(first.walk.outcome.result.packet.get("mark") or 0)
+    return 0
 
 
 def _table(engine: Engine) -> tuple[dict[str, object], ...]:
