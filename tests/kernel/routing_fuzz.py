@@ -22,6 +22,11 @@ it separately:
   blackhole route and rule becomes ``prohibit`` and the query is asked again; an answer
   that turns into ``Permission denied`` was a blackhole.
 
+One thing a snapshot cannot show is history: the kernel decides whether a route's gateway is
+used (its next hop's scope) once, when the route is added, from the routes and rules there
+then.  So build() adds routes without a gateway first, then the ip rules, then routes with one:
+what the kernel saw then is what the snapshot shows.
+
 Root only (network namespaces).
 """
 
@@ -107,15 +112,13 @@ class Setup:
             lines.append(f"ip link add {i.name} type veth peer name {PEER_IF} netns PEER-{i.name}"
                          + ("" if i.carrier else "   # peer end left down: no carrier"))
             lines += [f"ip addr add {a} dev {i.name}" for a in i.addrs]
-            if i.group:
-                lines.append(f"ip link set {i.name} group {i.group}")
-            if not i.admin_up:
-                lines.append(f"ip link set {i.name} down   # last")
         lines += [f"ip addr add {a} dev lo" for a in self.lo_addrs]
-        lines += [f"ip route add {r}" for r in self.routes if "via" not in r.split()]
+        lines += [f"ip link set {i.name} group {i.group}" for i in self.ifaces if i.group]
+        lines += [f"ip route add {r}" for r in self.routes if not _has_gateway(r)]
         lines += [f"ip rule add {r}" for r in self.rules]
         lines += [f"ip rule del {r}" for r in self.rules_del]
-        lines += [f"ip route add {r}" for r in self.routes if "via" in r.split()]
+        lines += [f"ip route add {r}" for r in self.routes if _has_gateway(r)]
+        lines += [f"ip link set {i.name} down" for i in self.ifaces if not i.admin_up]
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -182,6 +185,8 @@ class _Gen:
         plen = r.choice([24, 24, 24, 20, 26, 29, 30, 31, 32])
         net = _pick_net(r, plen)
         host = _host_in(r, net)
+        if host in self.local:  # one address on two devices: which one owns it depends on history
+            return
         words = f"{host}/{plen}"
         if r.random() < 0.08 and plen < 30:
             peer = net[int(host) - int(net.network_address) + 1] if host != net[-2] else net[1]
@@ -192,7 +197,7 @@ class _Gen:
         self.local.append(host)
         if r.random() < 0.35 and plen <= 29:  # a second address in the same subnet: secondary
             second = _host_in(r, net)
-            if second != host:  # the kernel wants the primary's scope
+            if second not in self.local:  # the kernel wants the primary's scope
                 scope = extra if extra.startswith(" scope") else ""
                 iface.addrs.append(f"{second}/{plen}{scope}")
                 self.local.append(second)
@@ -333,7 +338,7 @@ class _Gen:
                 src = self.address()
             args += ["--src", src]
         elif not inp and r.random() < 0.35:
-            src = self.address() if r.random() < 0.6 or not self.local else str(r.choice(self.local))
+            src = str(r.choice(self.local)) if self.local and r.random() < 0.7 else self.address()
             args += ["--src", src]
         if inp:
             args += ["--iif", iif]
@@ -352,6 +357,7 @@ def generate(seed: int, queries: int = 20) -> Setup:
     g = _Gen(seed)
     g.add_ifaces()
     lo_addrs = [f"10.255.{g.r.randrange(256)}.{g.r.randrange(1, 255)}/32"] if g.r.random() < 0.3 else []
+    lo_addrs = [a for a in lo_addrs if ipaddress.IPv4Address(a.split("/")[0]) not in g.local]
     g.local += [ipaddress.IPv4Address(a.split("/")[0]) for a in lo_addrs]
     sysctls = g.sysctls()
     routes = [g.route() for _ in range(g.r.randint(3, 11))]
@@ -509,13 +515,13 @@ def build(lab: Lab, setup: Setup) -> list[str]:
     refused += lab.batch([f"addr add {a} dev {i.name}" for i in setup.ifaces for a in i.addrs]
                          + [f"addr add {a} dev lo" for a in setup.lo_addrs])
     _wait_links(lab, setup)
+    refused += lab.batch([f"link set {i.name} group {i.group}" for i in setup.ifaces if i.group])
     # The kernel decides whether a route's gateway is used (the scope of its next hop) once, when
     # the route is added, by a lookup of the gateway in the routes and rules there then; a snapshot
     # shows those of now.  So: routes without a gateway, the rules, then routes with a gateway.
     refused += lab.batch([f"route add {r}" for r in setup.routes if not _has_gateway(r)])
     refused += lab.batch([f"rule add {r}" for r in setup.rules] + [f"rule del {r}" for r in setup.rules_del])
     refused += lab.batch([f"route add {r}" for r in setup.routes if _has_gateway(r)])
-    refused += lab.batch([f"link set {i.name} group {i.group}" for i in setup.ifaces if i.group])
     refused += lab.batch([f"link set {i.name} down" for i in setup.ifaces if not i.admin_up])
     return refused
 
