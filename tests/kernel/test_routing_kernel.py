@@ -306,12 +306,7 @@ ACTION_SCENARIOS = [
 
 # The kernel uses a route's gateway only when the next hop has scope link: fib_check_nh_v4_gw()
 # gives it the scope of the route its gateway resolves to when the route is added (the route's own
-# table, then the rules; iif lo, oif the hop's device).  pktpath only looks for a `local` route in
-# the local table.
-GATEWAY_SCOPE_BUG = ("pktpath decides whether a gateway is used by looking for a local route in the local table "
-                     "only; the kernel uses the scope of the route the gateway resolves to through the route's table "
-                     "and the ip rules (a scope host route, a local route in another table: unused; our own address "
-                     "reached by a rule before the local one: used)")
+# table, then the rules; iif lo, oif the hop's device).  The three "route-gateway-*" scenarios pin it.
 
 ROUTE_TYPE_SCENARIOS = [
     _sc("route-unicast-gateway-and-device",
@@ -360,13 +355,13 @@ ROUTE_TYPE_SCENARIOS = [
     _sc("route-gateway-behind-local-route",
         routes=["local 10.90.0.0/24 dev eth0", "198.51.100.0/24 via 10.90.0.5 dev eth0"],
         queries=[out(FAR)]),
-    _sc("route-gateway-behind-scope-host-route", bug=GATEWAY_SCOPE_BUG,
+    _sc("route-gateway-behind-scope-host-route",
         routes=["10.9.0.0/24 dev eth0 scope host", "198.51.100.0/24 via 10.9.0.5 dev eth0"],
         queries=[out(FAR), inp("eth1", "10.1.0.7", FAR)]),
-    _sc("route-gateway-behind-local-route-in-a-rule-table", bug=GATEWAY_SCOPE_BUG,
+    _sc("route-gateway-behind-local-route-in-a-rule-table",
         routes=["local 10.91.0.0/24 dev eth0 table 300", "198.51.100.0/24 via 10.91.0.5 dev eth0"],
         rules=["lookup 300 pref 100"], queries=[out(FAR), inp("eth1", "10.1.0.7", FAR)]),
-    _sc("route-gateway-is-own-address-resolved-by-main-before-local", bug=GATEWAY_SCOPE_BUG,
+    _sc("route-gateway-is-own-address-resolved-by-main-before-local",
         rules=["lookup main pref 100", "lookup local pref 200"], rules_del=["pref 0 lookup local"],
         routes=["198.51.100.0/24 via 10.0.0.9 dev eth0"], queries=[out(FAR), inp("eth1", "10.1.0.7", FAR)]),
     _sc("route-gateway-resolved-in-its-own-table", routes=["10.8.0.0/24 dev eth0 table 100",

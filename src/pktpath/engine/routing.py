@@ -656,21 +656,30 @@ def _select_hop(net: NetState, res: FibResult, oif: str | None) -> tuple[NextHop
     return (hops[0][0] if hops else found), (hops or ((found, 1.0),))
 
 
-def _uses_gateway(net: NetState, hop: NextHop | None) -> int | None:
+def _uses_gateway(net: NetState, hop: NextHop | None, table: int | None = None) -> int | None:
     """``rt_set_nexthop()``: the gateway is used only when the nexthop's scope is link.
 
     ``fib_check_nh_v4_gw()`` gives an ``onlink`` hop scope link, any other the scope of the
-    route that resolved the gateway: host when the gateway is one of our addresses (its
-    ``local`` route), so such a "gateway" is never used."""
+    route its gateway resolves to: looked up (scope link or wider, link state ignored, iif
+    lo, oif the hop's device) in the route's own table unless that is main, else, or when
+    that fails, through the ip rules.  A gateway behind a ``local`` route (one of our
+    addresses) or a scope-host route is therefore never used.  The kernel decides this when
+    the route is added; a snapshot shows the routes and rules as they are now."""
     if hop is None or not hop.gateway:
         return None
     if "onlink" in hop.flags:
         return hop.gateway
-    res = fib_table_lookup(net, _local_tables(net), Flow(dst=hop.gateway, oif=hop.dev),
-                           scope=RT_SCOPE_LINK, ignore_linkstate=True)
-    if res.error is None and res.route is not None and res.route.type == "local":
-        return None
-    return hop.gateway
+    flow = Flow(dst=hop.gateway, oif=hop.dev, iif=LOOPBACK)
+    route = None
+    if table is not None and table != RT_TABLE_MAIN:
+        found = fib_table_lookup(net, (table,), flow, scope=RT_SCOPE_LINK, ignore_linkstate=True)
+        route = found.route if found.error is None else None
+    if route is None:
+        res = fib_lookup(net, flow, scope=RT_SCOPE_LINK, ignore_linkstate=True)
+        route = res.route if res.error is None else None
+    if route is None:
+        return hop.gateway  # the kernel would have refused such a route: keep what the dump shows
+    return hop.gateway if route.scope == RT_SCOPE_LINK and route.type in ("unicast", "local") else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -688,6 +697,7 @@ class _OutState:
     rtype: str = "unspec"
     hop: NextHop | None = None
     hops: tuple[tuple[NextHop, float], ...] = ()
+    table: int | None = None  # the table of the route that matched (for its gateway's scope)
     prefix_len: int = 32
     made: bool = False  # ``goto make_route``: skip the remaining stages
 
@@ -772,7 +782,7 @@ def _output_lookup(net: NetState, st: _OutState, ans: _Answer) -> RouteResult | 
             return None
         return ans.fail(_errno_error(res.error), _lookup_failure_text(res))
     assert res.route is not None
-    st.rtype, st.prefix_len = res.route.type, res.route.plen
+    st.rtype, st.prefix_len, st.table = res.route.type, res.route.plen, res.route.table
     if res.route.type == "local":
         hop = res.route.nexthops[res.hop] if res.route.nexthops else None
         st.saddr = st.saddr or res.route.prefsrc or st.daddr
@@ -816,7 +826,7 @@ def _mkroute_output(net: NetState, st: _OutState, ans: _Answer) -> RouteResult:
         return ans.fail("invalid-argument", "destination 0.0.0.0")
     if rtype == "broadcast":
         hop = None
-    gateway = _uses_gateway(net, hop)
+    gateway = _uses_gateway(net, hop, st.table)
     hops = st.hops or ((NextHop(dev=dev_out), 1.0),)
     via = f" via {int_to_ip(gateway)}" if gateway else ""
     src = f", source {int_to_ip(st.saddr)}" if st.saddr else ""
@@ -930,9 +940,9 @@ def _mkroute_input(net: NetState, link: Link, flow: Flow, res: FibResult, ans: _
     bad = fib_validate_source(net, flow, link, out, ans.steps)
     if bad:
         return ans.fail("invalid-argument", bad)
-    gateway = _uses_gateway(net, hop)
-    via = f" via {int_to_ip(gateway)}" if gateway else ""
     assert res.route is not None
+    gateway = _uses_gateway(net, hop, res.route.table)
+    via = f" via {int_to_ip(gateway)}" if gateway else ""
     return ans.ok(res.route.type, out, gateway, None, hops,
                   f"forward{via} dev {out} (arrived on {link.name})")
 
@@ -1092,7 +1102,8 @@ def route_alternatives(net: NetState, flow: Flow, result: RouteResult) -> tuple[
         prefsrc = result.prefsrc
         if flow.iif is None and not flow.src:
             prefsrc = fib_result_prefsrc(net, result.route, hop) or None
-        gateway = _uses_gateway(net, hop) if result.type == "unicast" else result.gateway
+        table = result.route.table if result.route is not None else None
+        gateway = _uses_gateway(net, hop, table) if result.type == "unicast" else result.gateway
         out.append(replace(result, dev=hop.dev, gateway=gateway, prefsrc=prefsrc))
     return tuple(out)
 
