@@ -182,3 +182,19 @@ def test_local_send_routing_selectors(kernel_sandbox: Run, make_snapshot: Make, 
         assert (run.result["disposition"], run.errno) == ("unroutable", "EACCES")
     else:
         assert (run.result["disposition"], run.result["oif"]) == ("sent", "eth1")
+
+
+def test_interface_without_carrier(kernel_sandbox: Run, make_snapshot: Make, tmp_path: Path) -> None:
+    """A NO-CARRIER interface in the snapshot: its peer end is down, and nothing breaks."""
+    import json
+
+    snap = make_snapshot(tmp_path / "s", FILTER_ONLY)
+    for name in ("ip-addr.json", "ip-link.json"):
+        links = json.loads((snap / name).read_text())
+        for link in links:
+            if link["ifname"] == "eth1":
+                link["flags"], link["operstate"] = ["NO-CARRIER", "BROADCAST", "MULTICAST", "UP"], "DOWN"
+        (snap / name).write_text(json.dumps(links))
+    run = kernel_sandbox(snap, ["--iif", "eth0", "--src", "10.0.0.2", "--dst", "10.0.0.1", "--proto", "udp",
+                                "--dport", "53", "--mac-src", "02:00:00:00:00:02"])
+    assert run.result["disposition"] == "local"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import struct
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class Observer:
                     data, addr = s.recvfrom(65535)
                 except BlockingIOError:
                     break
+                except OSError as e:
+                    if e.errno == errno.ENETDOWN:
+                        break  # a peer end without carrier (NO-CARRIER in the snapshot): nothing leaves there
+                    raise
                 if addr[2] == PACKET_OUTGOING:
                     continue  # what the peer itself sent (our injected frame)
                 hdr = parse_ipv4(data[ETH_HLEN:])
