@@ -141,7 +141,8 @@ class Walk:
                                                          link.mac if link else None))
         self.trace.append(entry)
         self.event("rule", row.label + (f"  {rule.text}" if rule else "  (end of chain)"),
-                   id=row.label, origin=entry.origin)
+                   id=row.label, origin=entry.origin, mark=skb.mark,
+                   ctstate=skb.ctinfo.name if skb.ctinfo is not None else None)
 
     # ------------------------------------------------------------------ the walk
     def run(self) -> PathOutcome:

@@ -29,6 +29,8 @@ def render_outcome(console: Console, o: PathOutcome) -> None:
             origin = ev.data.get("origin")
             if origin:
                 line.append(f"   [{origin}]", style="dim")
+            if ev.data.get("mark"):
+                line.append(f"   (packet mark {ev.data['mark']:#x})", style="dim cyan")
         else:
             line.append(ev.message, style=STYLE.get(ev.kind, ""))
         console.print(line)
