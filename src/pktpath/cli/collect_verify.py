@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from pktpath.cli.packet_args import packet_options
 from pktpath.errors import PktpathError
 
 
@@ -67,20 +68,7 @@ def _packet_words(opts: dict[str, Any]) -> list[str]:
 
 @click.command("verify")
 @click.argument("snapshot", required=False, type=click.Path())
-@click.option("--iif", help="the packet arrives from the wire on this interface")
-@click.option("--local", is_flag=True, help="the packet is sent by a local process")
-@click.option("--src", help="source address (optional with --local: the kernel chooses)")
-@click.option("--dst", help="destination address")
-@click.option("--proto", help="tcp, udp, icmp or a protocol number (default tcp)")
-@click.option("--sport", help="source port (default 40000)")
-@click.option("--dport", help="destination port (default 80)")
-@click.option("--icmp-type", help="ICMP TYPE[/CODE] (default 8/0, echo request)")
-@click.option("--tcp-flags", help="TCP flags, comma separated (default SYN)")
-@click.option("--mark", help="packet mark (socket mark for --local)")
-@click.option("--ttl", help="IP TTL (default 64)")
-@click.option("--length", help="IP total length")
-@click.option("--mac-src", help="Ethernet source address of an arriving packet")
-@click.option("--uid", help="uid of the sending process (--local)")
+@packet_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lenient", is_flag=True, help="let pktpath load rules it cannot read as uncertain")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds to wait for the kernel")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from pktpath.cli.packet_args import packet_options
 from pktpath.errors import PktpathError, UsageError
 
 if TYPE_CHECKING:
@@ -36,28 +37,15 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("snapshot", type=click.Path())
-@click.option("--iif", help="the packet arrives from the wire on this interface")
-@click.option("--local", is_flag=True, help="the packet is sent by a local process")
-@click.option("--src", help="source address (optional with --local: the kernel chooses)")
-@click.option("--dst", help="destination address")
-@click.option("--proto", default="tcp", show_default=True, help="tcp, udp, icmp or a protocol number")
-@click.option("--sport", help="source port (default 40000)")
-@click.option("--dport", help="destination port (default 80)")
-@click.option("--icmp-type", help="ICMP TYPE[/CODE] (default 8/0, echo request)")
+@packet_options
 @click.option("--icmp-id", help="ICMP echo identifier")
-@click.option("--tcp-flags", help="TCP flags, comma separated (default SYN)")
-@click.option("--mark", help="packet mark (socket mark for --local)")
-@click.option("--ttl", help="IP TTL (default 64)")
-@click.option("--length", help="IP total length")
-@click.option("--mac-src", help="Ethernet source address of an arriving packet")
-@click.option("--uid", help="uid of the sending process (--local)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lenient", is_flag=True, help="load rules pktpath cannot read as uncertain (both outcomes)")
 @click.option("--all-paths", is_flag=True, help="text output: show every possible fate in full")
 @click.option("--batch", "batch", type=click.Path(allow_dash=True),
               help="trace one packet per line of FILE ('-': standard input); one JSON result per line")
 @click.option("--jobs", type=int, help="--batch: worker processes (default: the CPUs)")
-def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str,
+def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str, proto: str | None,
           sport: str | None, dport: str | None, icmp_type: str | None, icmp_id: str | None,
           tcp_flags: str | None, mark: str | None, ttl: str | None, length: str | None,
           mac_src: str | None, uid: str | None, fmt: str, lenient: bool, all_paths: bool, batch: str | None,
@@ -75,7 +63,7 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
         return
     if dst is None:
         raise UsageError("--dst is required (or give --batch FILE)")
-    pkt = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto, sport=sport,
+    pkt = build_packet(snap.net, iif=iif, local=local, src=src, dst=dst, proto=proto or "tcp", sport=sport,
                        dport=dport, icmp_type=icmp_type, tcp_flags=tcp_flags, mark=mark, ttl=ttl,
                        length=length, mac_src=mac_src, uid=uid, icmp_id=icmp_id)
     outcomes = simulate(snap, pkt)

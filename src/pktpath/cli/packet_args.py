@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
 from pktpath.engine.skb import IPPROTO_ICMP, PORT_PROTOS, PROTO_NAMES, TCP_FLAG_NAMES
 from pktpath.errors import UsageError
 from pktpath.model.addr import ip_to_int
@@ -85,3 +90,30 @@ def build_packet(net: NetState, *, iif: str | None, local: bool, src: str | None
         ttl=parse_number(ttl, "--ttl", 255) or 0 if ttl is not None else 64,
         length=parse_number(length, "--length", 65535), mac_src=mac_src.lower() if mac_src else None,
         uid=parse_number(uid, "--uid") or 0, **kw)  # type: ignore[arg-type]
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+PACKET_OPTIONS = (
+    click.option("--iif", help="the packet arrives from the wire on this interface"),
+    click.option("--local", is_flag=True, help="the packet is sent by a local process"),
+    click.option("--src", help="source address (optional with --local: the kernel chooses)"),
+    click.option("--dst", help="destination address"),
+    click.option("--proto", help="tcp, udp, icmp or a protocol number (default tcp)"),
+    click.option("--sport", help="source port (default 40000)"),
+    click.option("--dport", help="destination port (default 80)"),
+    click.option("--icmp-type", help="ICMP TYPE[/CODE] (default 8/0, echo request)"),
+    click.option("--tcp-flags", help="TCP flags, comma separated (default SYN)"),
+    click.option("--mark", help="packet mark (socket mark for --local)"),
+    click.option("--ttl", help="IP TTL (default 64)"),
+    click.option("--length", help="IP total length"),
+    click.option("--mac-src", help="Ethernet source address of an arriving packet"),
+    click.option("--uid", help="uid of the sending process (--local)"),
+)
+
+
+def packet_options(fn: F) -> F:
+    """The options that describe one packet, shared by ``trace`` and ``verify``."""
+    for option in reversed(PACKET_OPTIONS):
+        fn = option(fn)
+    return fn
