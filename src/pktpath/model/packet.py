@@ -28,6 +28,10 @@ class Packet:
     #: for an ICMP error: the header it quotes (src, dst, proto, sport, dport)
     icmp_inner: tuple[int, int, int, int, int] | None = None
 
+    def __post_init__(self) -> None:
+        if self.proto in (6, 17, 132, 136, 33) and (self.sport is None or self.dport is None):
+            raise ValueError("a TCP/UDP/SCTP/DCCP/UDP-Lite packet needs sport and dport")
+
     @property
     def local(self) -> bool:
         return self.iif is None
