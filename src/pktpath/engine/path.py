@@ -291,7 +291,9 @@ class Walk:
         before_src, before_dst, before_sport, before_dport = skb.src, skb.dst, skb.sport, skb.dport
         if nat_packet(skb, ct, hook) and (skb.src, skb.dst, skb.sport, skb.dport) != (
                 before_src, before_dst, before_sport, before_dport):
-            self.event("nat", f"{manip[0]}NAT applied at {hook.name}: "
+            reply = skb.ctinfo in (CtInfo.ESTABLISHED_REPLY, CtInfo.RELATED_REPLY)
+            what = "reply translated back (the connection's NAT, undone)" if reply else f"{manip[0]}NAT applied"
+            self.event("nat", f"{what} at {hook.name}: "
                        f"{int_to_ip(before_src)}:{before_sport} -> {int_to_ip(before_dst)}:{before_dport} becomes "
                        f"{int_to_ip(skb.src)}:{skb.sport} -> {int_to_ip(skb.dst)}:{skb.dport}")
 
