@@ -50,6 +50,8 @@ def parse_proto(text: str) -> int:
 
 def parse_tcp_flags(text: str) -> int:
     flags = 0
+    if text.strip().upper() in ("NONE", ""):
+        return 0
     for name in text.split(","):
         name = name.strip().upper()
         if name not in TCP_FLAG_NAMES:
