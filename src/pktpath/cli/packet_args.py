@@ -68,7 +68,7 @@ def build_packet(net: NetState, *, iif: str | None, local: bool, src: str | None
     if local == (iif is not None):
         raise UsageError("give exactly one of --iif IFACE (arrives from the wire) or --local (sent by this host)")
     if iif is not None and net.link(iif) is None:
-        known = ", ".join(link.name for link in net.links) or "none"
+        known = ", ".join(link.name for link in net.links) or "none: the snapshot has no ip-addr.json (ip -j addr show)"
         raise UsageError(f"--iif {iif}: no such interface in the snapshot (interfaces: {known})")
     if not local and src is None:
         raise UsageError("--src is required for a packet arriving with --iif")
