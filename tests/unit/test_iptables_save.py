@@ -57,6 +57,21 @@ TARGET_CASES = [
     ("log", '-j LOG --log-prefix "drop: "', '-j LOG --log-prefix "drop: "'),
     ("reject", "-j REJECT", "-j REJECT --reject-with icmp-port-unreachable"),
 ]
+NAT_TARGET_CASES = [
+    ("masquerade", "-j MASQUERADE", "-j MASQUERADE"),
+    ("masquerade-ports", "-p tcp -j MASQUERADE --to-ports 1024-2000 --random-fully",
+     "-j MASQUERADE --to-ports 1024-2000 --random-fully"),
+    ("redirect", "-p tcp -j REDIRECT --to-ports 8080", "-j REDIRECT --to-ports 8080"),
+    ("dnat", "-p tcp -j DNAT --to-destination 10.0.0.1:80", "-j DNAT --to-destination 10.0.0.1:80"),
+    ("snat-range", "-j SNAT --to-source 10.0.0.1-10.0.0.4", "-j SNAT --to-source 10.0.0.1-10.0.0.4"),
+]
+
+
+@pytest.mark.parametrize("rule,expected", [c[1:] for c in NAT_TARGET_CASES], ids=[c[0] for c in NAT_TARGET_CASES])
+def test_nat_target_renders_canonically(rule: str, expected: str) -> None:
+    chain = "PREROUTING" if "REDIRECT" in rule or "DNAT" in rule else "POSTROUTING"
+    rs = parse(f"*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A {chain} {rule}\nCOMMIT\n", "n.txt")
+    assert rs.tables["nat"].chains[chain].rules[0].target.render() == expected  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("rule,expected", [c[1:] for c in TARGET_CASES], ids=[c[0] for c in TARGET_CASES])

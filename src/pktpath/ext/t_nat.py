@@ -21,6 +21,13 @@ from pktpath.model.xtables import Target, Verdict
 NAT_ONLY = frozenset({"nat"})
 
 
+def _ports_text(r: NatRange) -> str:
+    """`` --to-ports A[-B]`` of MASQUERADE and REDIRECT, as iptables-save prints it."""
+    if r.min_port is None:
+        return ""
+    return f" --to-ports {r.min_port}" + (f"-{r.max_port}" if r.max_port != r.min_port else "")
+
+
 def _flags(r: NatRange) -> str:
     out = ""
     if r.random:
@@ -90,12 +97,7 @@ class MasqueradeTarget(Target):
         return par.host.nat_setup(skb, rng, NF_NAT_MANIP_SRC, f"MASQUERADE to {int_to_ip(newsrc)} ({whose})")
 
     def render(self) -> str:
-        ports = ""
-        if self.range.min_port is not None:
-            ports = f" --to-ports {self.range.min_port}"
-            if self.range.max_port != self.range.min_port:
-                ports += f"-{self.range.max_port}"
-        return f"-j MASQUERADE{ports}{_flags(self.range)}"
+        return f"-j MASQUERADE{_ports_text(self.range)}{_flags(self.range)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +123,7 @@ class RedirectTarget(Target):
                                   + (f" port {self.range.min_port}" if self.range.min_port is not None else ""))
 
     def render(self) -> str:
-        ports = ""
-        if self.range.min_port is not None:
-            ports = f" --to-ports {self.range.min_port}"
-            if self.range.max_port != self.range.min_port:
-                ports += f"-{self.range.max_port}"
-        return f"-j REDIRECT{ports}{_flags(self.range)}"
+        return f"-j REDIRECT{_ports_text(self.range)}{_flags(self.range)}"
 
 
 def _ports_ok(ctx: ParseCtx) -> bool:
