@@ -14,6 +14,10 @@ from pktpath.trace.events import PathOutcome
 def ruleset_needs_conntrack(ruleset: Ruleset) -> bool:
     """Does any rule load an extension that turns conntrack on in the namespace (observed 4)?"""
     for table in ruleset.tables.values():
+        if table.facts is not None:
+            if table.facts.needs_conntrack:
+                return True
+            continue
         for chain in table.chains.values():
             for rule in chain.rules:
                 if any(m.needs_conntrack for m in rule.matches):

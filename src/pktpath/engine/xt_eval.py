@@ -19,11 +19,14 @@ decide (``Uncertain``) is handed to ``decide``, which picks the branch to follow
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pktpath.engine.skb import Skb, XtParams
 from pktpath.model.xtables import (
+    INDEX_MIN_RUN,
+    Chain,
+    ExactKey,
     IpHeaderMatch,
     JumpTarget,
     Match,
@@ -34,26 +37,54 @@ from pktpath.model.xtables import (
     Target,
     Uncertain,
     Verdict,
+    exact_key,
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Row:
-    table: str
-    chain: str
-    kind: str  # rule / return / policy, as get_chainname_rulenum() names it
-    num: int
-    rule: Rule | None  # None for an implicit tail
-    tail: bool = False
+    """One rule of a compiled chain, or the chain's implicit tail (``rule`` None).
+
+    The rule itself is fetched from the chain only when the walk reaches the row: rows the
+    index skips are never built (see ``LazyRules``)."""
+
+    __slots__ = ("table", "chain", "num", "tail", "_rules", "_tail_kind", "_rule")
+
+    def __init__(self, table: str, chain: str, num: int, rules: Sequence[Rule], tail_kind: str,
+                 tail: bool = False) -> None:
+        self.table = table
+        self.chain = chain
+        self.num = num
+        self.tail = tail
+        self._rules = rules
+        self._tail_kind = tail_kind  # what get_chainname_rulenum() calls the chain's end
+        self._rule: Rule | None = None
+
+    @property
+    def rule(self) -> Rule | None:
+        rule = self._rule
+        if rule is None and not self.tail:
+            rule = self._rule = self._rules[self.num - 1]
+        return rule
+
+    @property
+    def kind(self) -> str:
+        """rule / return / policy, as get_chainname_rulenum() names it."""
+        rule = self.rule
+        if rule is None or is_unconditional_verdict(rule):
+            return self._tail_kind
+        return "rule"
 
     @property
     def label(self) -> str:
         """The TRACE id, ``raw:PREROUTING:rule:3`` (built only when a row is reported)."""
         return f"{self.table}:{self.chain}:{self.kind}:{self.num}"
 
+    def __repr__(self) -> str:
+        return f"Row({self.table}:{self.chain}:{self.num}{' tail' if self.tail else ''})"
 
-IndexKey = tuple[int | None, int, int | None]  # (exact dst, proto, exact dport)
-MIN_RUN = 8  # shorter runs are walked row by row
+
+IndexKey = ExactKey
+MIN_RUN = INDEX_MIN_RUN  # shorter runs are walked row by row
 
 
 @dataclass(slots=True)
@@ -89,15 +120,58 @@ class IndexedRun:
         return cands[i] if i < len(cands) else self.end
 
 
-@dataclass(slots=True)
+class _ChainStarts(dict[str, int]):
+    """chain name -> first row; a chain is compiled the first time a jump needs it."""
+
+    def __init__(self, img: TableImage) -> None:
+        super().__init__()
+        self.img = img
+
+    def __missing__(self, name: str) -> int:
+        return self.img.add_chain(name)
+
+
 class TableImage:
-    name: str
-    rows: list[Row] = field(default_factory=list)
-    chain_start: dict[str, int] = field(default_factory=dict)
-    underflow: dict[str, int] = field(default_factory=dict)
-    policy: dict[str, Verdict] = field(default_factory=dict)
-    stacksize: int = 0
-    run_at: list[IndexedRun | None] = field(default_factory=list)  # the run each row belongs to
+    """A table laid out as ``translate_table()`` lays out the blob: one flat list of rows.
+
+    The built-in chains are laid out at once; a user chain when a walk first jumps to it
+    (a 100k-chain kube-proxy table is mostly chains no packet of a run ever enters)."""
+
+    def __init__(self, table: Table, index: bool = True) -> None:
+        self.name = table.name
+        self.table = table
+        self.index = index
+        self.rows: list[Row] = []
+        self.run_at: list[IndexedRun | None] = []  # the run each row belongs to
+        self.chain_start: dict[str, int] = _ChainStarts(self)
+        self.underflow: dict[str, int] = {}
+        self.policy: dict[str, Verdict] = {}
+        self.stacksize = sum(1 for c in table.chains.values() if not c.builtin)
+        for chain in table.chains.values():
+            if chain.builtin:
+                self.add_chain(chain.name)
+
+    def add_chain(self, name: str) -> int:
+        chain = self.table.chains[name]
+        start = len(self.rows)
+        tail_kind = "policy" if chain.builtin else "return"
+        rules = chain.rules
+        count = len(rules)
+        self.rows.extend(Row(self.name, name, n, rules, tail_kind) for n in range(1, count + 1))
+        self.rows.append(Row(self.name, name, count + 1, rules, tail_kind, tail=True))
+        self.run_at.extend([None] * (count + 1))
+        if self.index:
+            keys = chain_keys(chain)
+            if keys is not None:
+                for run in build_runs(keys, start):
+                    for n in range(run.start, run.end):
+                        self.run_at[n] = run
+        if chain.builtin:
+            assert chain.policy is not None
+            self.underflow[name] = len(self.rows) - 1
+            self.policy[name] = chain.policy
+        dict.__setitem__(self.chain_start, name, start)
+        return start
 
 
 def is_unconditional_verdict(rule: Rule) -> bool:
@@ -106,62 +180,40 @@ def is_unconditional_verdict(rule: Rule) -> bool:
 
 
 def compile_table(table: Table, index: bool = True) -> TableImage:
-    img = TableImage(table.name)
-    for chain in table.chains.values():
-        img.chain_start[chain.name] = len(img.rows)
-        tail_kind = "policy" if chain.builtin else "return"
-        for n, rule in enumerate(chain.rules, 1):
-            kind = tail_kind if is_unconditional_verdict(rule) else "rule"
-            img.rows.append(Row(table.name, chain.name, kind, n, rule))
-        img.rows.append(Row(table.name, chain.name, tail_kind, len(chain.rules) + 1, None, tail=True))
-        if chain.builtin:
-            assert chain.policy is not None
-            img.underflow[chain.name] = len(img.rows) - 1
-            img.policy[chain.name] = chain.policy
-        else:
-            img.stacksize += 1
-    if index:
-        img.run_at = build_runs(img.rows)
-    return img
+    return TableImage(table, index)
 
 
 def index_key(rule: Rule) -> IndexKey | None:
-    """The exact (dst, proto, dport) a rule requires, when it requires enough of them."""
-    ip = rule.ip
-    if not ip.proto or ip.inv_proto:
-        return None
-    dst = ip.dst.addr if ip.dst.mask == 0xFFFFFFFF and not ip.inv_dst else None
-    dport = None
-    for m in rule.matches:
-        if m.name in ("tcp", "udp") and m.name == {6: "tcp", 17: "udp"}.get(ip.proto):
-            rng = getattr(m, "dport", None)
-            if rng is not None and rng[0] == rng[1] and not getattr(m, "inv_dport", False):
-                dport = rng[0]
-    if dst is None and dport is None:
-        return None
-    return dst, ip.proto, dport
+    return exact_key(rule)
 
 
-def build_runs(rows: list[Row]) -> list[IndexedRun | None]:
-    run_at: list[IndexedRun | None] = [None] * len(rows)
+def chain_keys(chain: Chain) -> Sequence[IndexKey | None] | None:
+    """exact_key() of each rule; from the chain's facts when it has them (no rule is built),
+    None when no run is long enough to index."""
+    if chain.index_known:
+        return chain.index_keys
+    if len(chain.rules) < MIN_RUN:
+        return None
+    return [exact_key(rule) for rule in chain.rules]
+
+
+def build_runs(keys: Sequence[IndexKey | None], offset: int = 0) -> list[IndexedRun]:
+    """The runs of at least MIN_RUN consecutive keyed rules; row numbers start at ``offset``."""
+    runs: list[IndexedRun] = []
     i = 0
-    while i < len(rows):
+    while i < len(keys):
         j = i
-        keys: list[IndexKey] = []
-        while j < len(rows) and rows[j].rule is not None:
-            key = index_key(rows[j].rule)  # type: ignore[arg-type]
-            if key is None:
-                break
-            keys.append(key)
+        while j < len(keys) and keys[j] is not None:
             j += 1
         if j - i >= MIN_RUN:
-            run = IndexedRun(i, j)
-            for n, key in enumerate(keys):
-                run.buckets.setdefault(key, []).append(i + n)
+            run = IndexedRun(offset + i, offset + j)
             for n in range(i, j):
-                run_at[n] = run
+                key = keys[n]
+                assert key is not None
+                run.buckets.setdefault(key, []).append(offset + n)
+            runs.append(run)
         i = max(j, i + 1)
-    return run_at
+    return runs
 
 
 def iface_match(rule_if: str, dev: str | None, invert: bool) -> bool:

@@ -5,11 +5,13 @@ This is the only module that opens snapshot files; every parser gets ``(text, so
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from pktpath.errors import ParseError, PktpathError
+from pktpath.io.facts_cache import FactsCache
 from pktpath.model.ipset import IpSet, xt_reference_error
 from pktpath.model.net import NetState
 from pktpath.model.snapshot import HostSnapshot
@@ -72,12 +74,13 @@ class SnapshotFiles:
             raise PktpathError(f"{self.files[name]}: cannot read ({e.strerror})") from None
 
 
-def load_snapshot(path: str | Path, lenient: bool = False) -> HostSnapshot:
+def load_snapshot(path: str | Path, lenient: bool = False, jobs: int | None = None) -> HostSnapshot:
     """Load every file the snapshot has.  ``lenient``: rules pktpath cannot read are kept
-    as uncertain rules (both outcomes followed) and listed in the notes."""
+    as uncertain rules (both outcomes followed) and listed in the notes.  ``jobs``: processes
+    that validate a large ruleset (default: the CPUs, at most 2)."""
     files = SnapshotFiles(Path(path))
     notes = [msg for name, msg in NOT_USED_YET.items() if files.has(name)]
-    ruleset = _ruleset(files, lenient, notes)
+    ruleset = _ruleset(files, lenient, notes, jobs)
     net = load_net_state(files)
     ipsets = {}
     ipset_text = files.text("ipset-save.txt")
@@ -91,7 +94,8 @@ def load_snapshot(path: str | Path, lenient: bool = False) -> HostSnapshot:
     return HostSnapshot(ruleset, net, ipsets, conntrack, str(path), tuple(notes))
 
 
-def _ruleset(files: SnapshotFiles, lenient: bool = False, notes: list[str] | None = None) -> Ruleset:
+def _ruleset(files: SnapshotFiles, lenient: bool = False, notes: list[str] | None = None,
+             jobs: int | None = None) -> Ruleset:
     """iptables-save.txt (iptables-save or iptables -S text); an ``iptables -L -n -v`` listing
     there or in iptables-L.txt is rebuilt as far as it carries the rules, with notes on the rest."""
     name = "iptables-save.txt" if files.has("iptables-save.txt") else "iptables-L.txt"
@@ -108,7 +112,11 @@ def _ruleset(files: SnapshotFiles, lenient: bool = False, notes: list[str] | Non
                          "is uncertain")
             notes.extend(lost)
         return ruleset
-    return iptables_save.parse(text, files.source(name), lenient, notes)
+    cache = FactsCache.for_source(files.source(name))
+    ruleset = iptables_save.parse(text, files.source(name), lenient, notes, facts_cache=cache,
+                                  jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs)
+    cache.save()
+    return ruleset
 
 
 def load_net_state(files: SnapshotFiles) -> NetState:
@@ -135,6 +143,9 @@ def load_net_state(files: SnapshotFiles) -> NetState:
 
 def _check_sets(ruleset: Ruleset, ipsets: Mapping[str, IpSet]) -> None:
     """Refuse a rule naming a set the snapshot lacks, as iptables does when loading it."""
+    named = _named_sets(ruleset)
+    if named is not None and all(xt_reference_error(ipsets, n) is None for n in named):
+        return  # (else the rules are read to name the first one, as before)
     for table in ruleset.tables.values():
         for chain in table.chains.values():
             for rule in chain.rules:
@@ -145,6 +156,16 @@ def _check_sets(ruleset: Ruleset, ipsets: Mapping[str, IpSet]) -> None:
                             loc = rule.origin
                             raise ParseError(loc.source if loc else ruleset.source, loc.line if loc else 0,
                                              f"{msg} (the kernel refuses the rule)", rule.text)
+
+
+def _named_sets(ruleset: Ruleset) -> set[str] | None:
+    """The set names the rules reference, from the tables' facts (None: a table has none)."""
+    names: set[str] = set()
+    for table in ruleset.tables.values():
+        if table.facts is None:
+            return None
+        names.update(table.facts.sets)
+    return names
 
 
 def read_json_file(text: str, source: str) -> object:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from itertools import accumulate
+from typing import TYPE_CHECKING, ClassVar, overload
 
 from pktpath.errors import SourceLoc
 from pktpath.model.addr import Prefix
@@ -156,12 +158,136 @@ class Rule:
         return isinstance(self.target, JumpTarget) and self.target.goto
 
 
+ExactKey = tuple[int | None, int, int | None]  # (exact dst, proto, exact dport)
+INDEX_MIN_RUN = 8  # a run of fewer keyed rules is not worth an index
+
+
+def exact_key(rule: Rule) -> ExactKey | None:
+    """The exact destination address and/or port (with an exact protocol) a rule requires,
+    or None when it does not require enough of them to be looked up by key."""
+    ip = rule.ip
+    if not ip.proto or ip.inv_proto:
+        return None
+    dst = ip.dst.addr if ip.dst.mask == 0xFFFFFFFF and not ip.inv_dst else None
+    dport = None
+    for m in rule.matches:
+        if m.name in ("tcp", "udp") and m.name == {6: "tcp", 17: "udp"}.get(ip.proto):
+            rng = getattr(m, "dport", None)
+            if rng is not None and rng[0] == rng[1] and not getattr(m, "inv_dport", False):
+                dport = rng[0]
+    if dst is None and dport is None:
+        return None
+    return dst, ip.proto, dport
+
+
+class LazyRules(Sequence[Rule]):
+    """A chain's rules, each built from its line the first time something asks for it.
+
+    A large dump is validated as a whole when it is loaded, but a packet only ever reaches a
+    few hundred of its rules: building the other 300,000 would cost seconds and most of the
+    memory.  ``load(lineno, line)`` returns the rules of one line (an ``-s a,b`` line holds
+    several); ``counts`` gives how many per line when that is not always one."""
+
+    __slots__ = ("_lines", "_linenos", "_load", "_built", "_starts", "_len")
+
+    def __init__(self, lines: Sequence[str], linenos: Sequence[int],
+                 load: Callable[[int, str], Sequence[Rule]], counts: Sequence[int] | None = None,
+                 built: list[Sequence[Rule] | None] | None = None) -> None:
+        self._lines = lines
+        self._linenos = linenos
+        self._load = load
+        self._built: list[Sequence[Rule] | None] = built if built is not None else [None] * len(lines)
+        self._starts = list(accumulate(counts, initial=0)) if counts is not None else None
+        self._len = self._starts[-1] if self._starts is not None else len(lines)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _line_rules(self, j: int) -> Sequence[Rule]:
+        got = self._built[j]
+        if got is None:
+            got = self._built[j] = self._load(self._linenos[j], self._lines[j])
+        return got
+
+    @overload
+    def __getitem__(self, i: int) -> Rule: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Rule]: ...
+
+    def __getitem__(self, i: int | slice) -> Rule | Sequence[Rule]:
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(i)
+        if self._starts is None:
+            return self._line_rules(i)[0]
+        j = bisect_right(self._starts, i) - 1
+        return self._line_rules(j)[i - self._starts[j]]
+
+    def __iter__(self) -> Iterator[Rule]:
+        for j in range(len(self._lines)):
+            yield from self._line_rules(j)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"LazyRules({self._len} rules, {sum(b is not None for b in self._built)} lines built)"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFacts:
+    """What the load-time checks and the engine need to know of a chain without building its
+    rules again: worked out once when its lines are validated (and cached between runs)."""
+
+    edges: tuple[str, ...]  # the chains its rules jump or go to, first use first
+    hooks: int  # bitmask (1 << Hook value) of the hooks all its extensions allow; -1: any
+    uses_in: bool  # some rule has -i
+    uses_out: bool  # some rule has -o
+    conntrack: bool  # some extension turns conntrack on
+    sets: tuple[str, ...]  # ipset names its rules reference
+    bad_table_target: bool  # a target not valid in this table
+    counts: tuple[int, ...] | None  # rules per line, when some line holds more than one
+    keys: tuple[ExactKey | None, ...] | None  # exact_key() per rule, when INDEX_MIN_RUN keyed rules run on
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    """What a validated table's rules add up to, kept so that a table loaded again unchanged
+    needs neither its rules nor its chains' facts."""
+
+    needs_conntrack: bool
+    sets: tuple[str, ...]
+    # Per chain whose lines expand or which is worth an index: (ChainFacts.counts, .keys).
+    layout: Mapping[str, tuple[tuple[int, ...] | None, tuple[ExactKey | None, ...] | None]]
+
+
+def table_facts(facts: Mapping[str, ChainFacts]) -> TableFacts:
+    sets: dict[str, None] = {}
+    for f in facts.values():
+        sets.update(dict.fromkeys(f.sets))
+    return TableFacts(any(f.conntrack for f in facts.values()), tuple(sets),
+                      {name: (f.counts, f.keys) for name, f in facts.items()
+                       if f.counts is not None or f.keys is not None})
+
+
 @dataclass(frozen=True, slots=True)
 class Chain:
     name: str
     policy: Verdict | None  # None for a user-defined chain
-    rules: tuple[Rule, ...] = ()
+    rules: Sequence[Rule] = ()
     origin: SourceLoc | None = field(default=None, compare=False)
+    # exact_key() of each rule, worked out when the chain was validated; None then means no
+    # run long enough to index.  Only meaningful when ``index_known``.
+    index_keys: tuple[ExactKey | None, ...] | None = field(default=None, compare=False)
+    index_known: bool = field(default=False, compare=False)
 
     @property
     def builtin(self) -> bool:
@@ -173,6 +299,7 @@ class Table:
     name: str
     chains: Mapping[str, Chain]
     origin: SourceLoc | None = field(default=None, compare=False)
+    facts: TableFacts | None = field(default=None, compare=False)  # known without reading the rules
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(self.chains.values())))

@@ -227,6 +227,8 @@ class _Block:
 
 def looks_like_listing(text: str) -> bool:
     """A ``Chain NAME (...)`` line followed by a column header naming ``target`` and ``prot``."""
+    if "Chain " not in text:
+        return False  # (the common case, found without splitting a 300k-line dump)
     expect_header = False
     for line in text.splitlines():
         stripped = line.strip()

@@ -9,9 +9,11 @@ names).  Every rule keeps its text, file and line.  Sans-IO: ``parse(text, sourc
 from __future__ import annotations
 
 import gc
+import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pktpath.ext  # noqa: F401  (registers every extension)
 from pktpath.engine.skb import PROTO_NAMES
@@ -22,18 +24,22 @@ from pktpath.model.xtables import (
     BUILTIN_CHAINS,
     AnyTarget,
     Chain,
+    ChainFacts,
     IpHeaderMatch,
     JumpTarget,
+    LazyRules,
     Match,
     NoTarget,
     Rule,
     Ruleset,
     StandardTarget,
     Table,
+    TableFacts,
     Target,
     Verdict,
+    table_facts,
 )
-from pktpath.parse.ruleset_checks import check_table
+from pktpath.parse.ruleset_checks import check_table, facts_pass_table_checks
 from pktpath.parse.tokens import Token, UnterminatedQuote, quote_word, split_words
 
 STANDARD_VERDICTS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE,
@@ -68,6 +74,9 @@ class _ChainDraft:
     policy: Verdict | None
     origin: SourceLoc
     rules: list[Rule] = field(default_factory=list)
+    # Deferred "-A" lines (the lazy read): validated as a whole, built rule by rule on demand.
+    linenos: list[int] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,25 +87,46 @@ class _TableDraft:
 
 
 def parse(text: str, source: str = "iptables-save.txt", lenient: bool = False,
-          warnings: list[str] | None = None) -> Ruleset:
+          warnings: list[str] | None = None, facts_cache: FactsStore | None = None,
+          jobs: int = 1) -> Ruleset:
     """Parse a whole dump.  Raises ParseError naming ``source:line``.
 
     With ``lenient`` a rule that cannot be read is kept as an uncertain rule and a warning
-    naming it is appended to ``warnings``."""
-    parser = _Parser(text, source)
-    parser.lenient = lenient
+    naming it is appended to ``warnings``.
+
+    A plain ``iptables-save`` dump is read lazily: every rule line is validated (on ``jobs``
+    processes when the dump is large, skipping chains whose facts ``facts_cache`` already
+    holds from an earlier run), but a rule object is built only when something asks for it.
+    Whenever that path meets anything else (restore commands, an error), the dump is read
+    again the plain way, so results and error messages are the same either way."""
     # The parse builds hundreds of thousands of objects and frees none: the cyclic GC would
     # only rescan them (about 15% of a large load).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        result = parser.run()
+        parser = _Parser(text, source)
+        result = None
+        if not lenient:
+            parser.lazy = True
+            parser.facts_cache = facts_cache
+            parser.jobs = jobs
+            try:
+                result = parser.run()
+            except (ParseError, _ReadEagerly):
+                parser = _Parser(text, source)
+        if result is None:
+            parser.lenient = lenient
+            result = parser.run()
     finally:
         if was_enabled:
             gc.enable()
     if warnings is not None:
         warnings.extend(parser.warnings)
     return result
+
+
+class _ReadEagerly(Exception):
+    """The lazy read met something only the plain read handles (or reports exactly)."""
 
 
 TABLE_TARGETS = {
@@ -120,6 +150,24 @@ def infer_table(text: str) -> str:
             return "raw"
         return "nat"
     return "filter"
+
+
+def chain_digest(table: str, chain: str, builtin: bool, lines: Sequence[str]) -> bytes:
+    """What a chain's facts depend on: its table, name, kind and lines."""
+    head = f"{table} {chain} {'builtin' if builtin else 'user'}"
+    return hashlib.blake2b("\n".join((head, *lines)).encode(), digest_size=16).digest()
+
+
+class FactsStore(Protocol):
+    """Facts of chains and tables validated before (pktpath.io.facts_cache keeps them on disk)."""
+
+    def table(self, digest: bytes) -> TableFacts | None: ...
+    def chain(self, digest: bytes) -> ChainFacts | None: ...
+    def put_table(self, digest: bytes, facts: TableFacts) -> None: ...
+    def put_chain(self, digest: bytes, facts: ChainFacts) -> None: ...
+
+
+_NO_LAYOUT: tuple[None, None] = (None, None)
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -148,12 +196,34 @@ class _Parser:
         self.prefix_cache: dict[str, Prefix] = {}
         self.header_cache: dict[tuple[object, ...], IpHeaderMatch] = {}
         self.jump_cache: dict[tuple[str, bool], JumpTarget] = {}
+        self.lazy = False
+        self.facts_cache: FactsStore | None = None
+        self.jobs = 1
 
     def err(self, lineno: int, line: str, msg: str, col: int = 0) -> ParseError:
         return ParseError(self.source, lineno, msg, line, col)
 
     def run(self) -> Ruleset:
-        for lineno, raw in enumerate(_lines(self.text), 1):
+        lazy = self.lazy
+        # The lazy read keeps every rule line, so a list of them costs only its pointers.
+        for lineno, raw in enumerate(self.text.split("\n") if lazy else _lines(self.text), 1):
+            if lazy and self.current is not None:
+                # Fast paths for the two lines a large dump is made of, taken only when the
+                # plain path would do exactly the same.
+                if raw.startswith("-A "):  # keep the rule line for later, without a look inside
+                    end = raw.find(" ", 3)
+                    draft = self.current.chains.get(raw[3:end]) if end > 3 else None
+                    if draft is not None and not raw[-1].isspace() and '"' not in draft.name:
+                        draft.linenos.append(lineno)
+                        draft.lines.append(raw)
+                        continue
+                elif raw.endswith(" - [0:0]") and raw.startswith(":") and raw.count(" ") == 2:
+                    name = raw[1:-8]
+                    if (name and name not in self.current.chains and len(name) < 29 and name[0] != "-"
+                            and name not in STANDARD_VERDICTS and name not in BUILTIN_CHAINS[self.current.name]
+                            and name.split() == [name]):
+                        self.current.chains[name] = _ChainDraft(name, None, SourceLoc(self.source, lineno, raw))
+                        continue
             line = raw.strip()
             if not line:
                 continue
@@ -177,14 +247,124 @@ class _Parser:
             elif line.startswith(":"):
                 self.chain_decl(lineno, line)
             elif line.startswith(COMMANDS) or (line.startswith("[") and " -A " in line):
-                self.command(lineno, line)
+                if self.lazy:
+                    self.defer(lineno, line)
+                else:
+                    self.command(lineno, line)
             else:
                 raise self.err(lineno, line, "expected '*TABLE', ':CHAIN POLICY [p:b]', '-A CHAIN ...', "
                                "'COMMIT' or a '#' comment")
         if self.current is not None and not self.s_format:
             raise self.err(self.current.origin.line, self.current.origin.text,
                            f"table '{self.current.name}' has no COMMIT (iptables-restore refuses it)")
-        return self.finish()
+        return self.finish_lazy() if self.lazy else self.finish()
+
+    # ------------------------------------------------------------ the lazy read
+    def defer(self, lineno: int, line: str) -> None:
+        """Keep an ``-A CHAIN ...`` line (``[p:b] -A ...`` too) for validation; anything else
+        sends the dump to the plain read."""
+        if self.current is None:
+            raise _ReadEagerly
+        if line.startswith("-A "):
+            end = line.find(" ", 3)
+            name = line[3:end] if end > 0 else line[3:]
+        else:
+            parts = line.split(None, 3)
+            if len(parts) < 3 or parts[1] != "-A":
+                raise _ReadEagerly
+            name = parts[2]
+        draft = self.current.chains.get(name)
+        if draft is None or '"' in name:
+            raise _ReadEagerly
+        draft.linenos.append(lineno)
+        draft.lines.append(line)
+
+    def line_rules(self, table: str, lineno: int, line: str) -> list[Rule]:
+        """The rules of one ``-A`` line, exactly as ``command()`` builds them."""
+        try:
+            words = split_words(line)
+        except UnterminatedQuote as e:
+            raise self.err(lineno, line, "unterminated quote", e.col) from None
+        counters: tuple[int, int] | None = None
+        m = COUNTERS_RE.match(words[0].text)
+        if m:
+            counters = (int(m.group(1)), int(m.group(2)))
+            words = words[1:]
+        rule_text = line[words[0].col - 1:] if counters is not None else line
+        loc = SourceLoc(self.source, lineno, line)
+        return self.rules(table, words[1].text, words[2:], loc, rule_text, counters)
+
+    def finish_lazy(self) -> Ruleset:
+        from pktpath.parse.chain_validation import ChainWork, validate
+
+        store = self.facts_cache
+        # 1. What the store already knows: whole tables, else single chains.
+        digests: dict[tuple[str, str], bytes] = {}
+        table_digest: dict[str, bytes] = {}
+        known_tables: dict[str, TableFacts] = {}
+        known: dict[tuple[str, str], ChainFacts] = {}
+        work: list[ChainWork] = []
+        for tname, draft in self.tables.items():
+            if store is not None:
+                for c in draft.chains.values():
+                    digests[tname, c.name] = chain_digest(tname, c.name, c.policy is not None, c.lines)
+                table_digest[tname] = hashlib.blake2b(b"".join(digests[tname, n] for n in draft.chains),
+                                                      digest_size=16, person=b"table").digest()
+                hit = store.table(table_digest[tname])
+                if hit is not None:
+                    known_tables[tname] = hit
+                    continue
+            for c in draft.chains.values():
+                cached = store.chain(digests[tname, c.name]) if store is not None else None
+                if cached is not None:
+                    known[tname, c.name] = cached
+                else:
+                    work.append(ChainWork(tname, c.name, c.policy is not None, c.linenos, c.lines))
+        # 2. Validate every other line (the plain read reports the first bad one).
+        checked = validate(self, work, self.jobs)
+        if checked is None:
+            raise _ReadEagerly
+        built: dict[tuple[str, str], list[Sequence[Rule] | None]] = {}
+        for item, (facts, rules) in zip(work, checked, strict=True):
+            known[item.table, item.chain] = facts
+            if rules is not None:
+                built[item.table, item.chain] = rules
+            if store is not None:
+                store.put_chain(digests[item.table, item.chain], facts)
+        # 3. The load-time checks of each table read anew, on its chains' facts.
+        for tname, draft in self.tables.items():
+            if tname in known_tables:
+                continue
+            facts_of = {c.name: known[tname, c.name] for c in draft.chains.values()}
+            if not facts_pass_table_checks(tname, {n: c.policy is not None for n, c in draft.chains.items()},
+                                           facts_of):
+                raise _ReadEagerly
+            known_tables[tname] = table_facts(facts_of)
+            if store is not None:
+                store.put_table(table_digest[tname], known_tables[tname])
+        # 4. The model: chains whose rules are built when first asked for.
+        tables: dict[str, Table] = {}
+        for tname, draft in self.tables.items():
+            tf = known_tables[tname]
+            load = self.rule_loader(tname)
+            chains: dict[str, Chain] = {}
+            for c in draft.chains.values():
+                counts, keys = tf.layout.get(c.name, _NO_LAYOUT)
+                lazy_rules = LazyRules(c.lines, c.linenos, load, counts, built.get((tname, c.name)))
+                chains[c.name] = Chain(c.name, c.policy, lazy_rules, c.origin, keys, True)
+            tables[tname] = Table(tname, chains, draft.origin, tf)
+        return Ruleset(tables, self.source, self.backend)
+
+    def rule_loader(self, table: str) -> Callable[[int, str], Sequence[Rule]]:
+        def load(lineno: int, line: str) -> Sequence[Rule]:
+            gc_was = gc.isenabled()
+            gc.disable()
+            try:
+                return self.line_rules(table, lineno, line)
+            finally:
+                if gc_was:
+                    gc.enable()
+        return load
 
     # ------------------------------------------------------------ structure
     def start_table(self, lineno: int, line: str) -> None:
@@ -222,14 +402,15 @@ class _Parser:
         name = parts[0]
         policy_text = parts[1] if len(parts) > 1 else "-"
         loc = SourceLoc(self.source, lineno, line)
-        if len(parts) > 2 and not COUNTERS_RE.match(parts[2]):
+        if len(parts) > 2 and parts[2] != "[0:0]" and not COUNTERS_RE.match(parts[2]):
             raise self.err(lineno, line, f"bad counters {parts[2]!r}, expected [packets:bytes]")
         if name in BUILTIN_CHAINS[self.current.name]:
             if policy_text not in POLICIES:
                 raise self.err(lineno, line, f"bad policy {policy_text!r} for built-in chain {name}, "
                                "expected ACCEPT or DROP")
-            self.current.chains[name] = _ChainDraft(name, POLICIES[policy_text], loc,
-                                                    self.current.chains[name].rules)
+            old = self.current.chains[name]
+            self.current.chains[name] = _ChainDraft(name, POLICIES[policy_text], loc, old.rules, old.linenos,
+                                                    old.lines)
             return
         if policy_text != "-":
             raise self.err(lineno, line, f"user-defined chain {name} cannot have a policy ({policy_text}); "
