@@ -40,7 +40,7 @@ from pktpath.model.xtables import (
     table_facts,
 )
 from pktpath.parse.ruleset_checks import check_table, facts_pass_table_checks
-from pktpath.parse.tokens import Token, UnterminatedQuote, quote_word, split_words
+from pktpath.parse.tokens import Token, UnterminatedQuote, quote_word, split_words, split_words_quick
 
 STANDARD_VERDICTS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "QUEUE": Verdict.QUEUE,
                      "RETURN": Verdict.RETURN}
@@ -280,9 +280,11 @@ class _Parser:
         draft.lines.append(line)
 
     def line_rules(self, table: str, lineno: int, line: str) -> list[Rule]:
-        """The rules of one ``-A`` line, exactly as ``command()`` builds them."""
+        """The rules of one ``-A`` line, exactly as ``command()`` builds them.  (Columns only
+        serve error messages, and an error sends the dump to the plain read: no need here.)"""
+        quick = split_words_quick(line) if line[0] == "-" else None
         try:
-            words = split_words(line)
+            words = quick if quick is not None else split_words(line)
         except UnterminatedQuote as e:
             raise self.err(lineno, line, "unterminated quote", e.col) from None
         counters: tuple[int, int] | None = None

@@ -153,17 +153,32 @@ def chain_facts(table: str, rules_per_line: Sequence[Sequence[Rule]]) -> ChainFa
             uses_in = uses_in or bool(rule.ip.iniface)
             uses_out = uses_out or bool(rule.ip.outiface)
             for ext in (*rule.matches, tgt):
-                allowed = _allowed_hooks(ext)
-                if allowed is not None:
-                    hooks &= sum(1 << h.value for h in allowed)
-                conntrack = conntrack or bool(getattr(ext, "needs_conntrack", False))
-                for name in getattr(ext, "referenced_sets", lambda: ())():
+                mask, ct, ext_sets = _FIXED.get(type(ext)) or _ext_summary(ext)
+                hooks &= mask
+                conntrack = conntrack or ct
+                for name in ext_sets:
                     sets.setdefault(name)
             keys.append(exact_key(rule))
     counts = tuple(len(r) for r in rules_per_line)
     return ChainFacts(tuple(edges), hooks, uses_in, uses_out, conntrack, tuple(sets), bad_target,
                       counts if any(c != 1 for c in counts) else None,
                       tuple(keys) if _has_run(keys) else None)
+
+
+_FIXED: dict[type, tuple[int, bool, tuple[str, ...]]] = {}  # per class, when no instance differs
+
+
+def _ext_summary(ext: object) -> tuple[int, bool, tuple[str, ...]]:
+    """(hooks mask, turns conntrack on, set names) of one extension object."""
+    allowed = _allowed_hooks(ext)
+    mask = -1 if allowed is None else sum(1 << h.value for h in allowed)
+    summary = (mask, bool(getattr(ext, "needs_conntrack", False)),
+               tuple(getattr(ext, "referenced_sets", lambda: ())()))
+    cls = type(ext)
+    if not any(hasattr(cls, a) for a in ("valid_hooks", "allowed_hooks", "referenced_sets")) \
+            and not isinstance(getattr(cls, "needs_conntrack", False), property):
+        _FIXED[cls] = summary
+    return summary
 
 
 def _has_run(keys: Sequence[ExactKey | None]) -> bool:

@@ -53,6 +53,31 @@ def split_words(line: str) -> list[Token]:
     return words
 
 
+def split_words_quick(line: str) -> list[Token] | None:
+    """The same words as split_words() but without columns (0), for a line already known to
+    be well formed; None when the line is not of the plain kind this takes (then use
+    split_words()): printable (so ' ' is its only blank), no backslash, and every quoted
+    part a whole word."""
+    if not line.isprintable() or "\\" in line:
+        return None
+    if '"' not in line:
+        return [Token(w, 0) for w in line.split()]
+    parts = line.split('"')
+    if len(parts) % 2 == 0:
+        return None  # an odd number of quotes: unterminated
+    words: list[Token] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            before, after = parts[i - 1], parts[i + 1]
+            if (before and before[-1] != " ") or (i > 1 and not before) or (after and after[0] != " ") \
+                    or (i + 2 < len(parts) and not after):
+                return None  # the quotes join other characters into the word
+            words.append(Token(part, 0, True))
+        else:
+            words.extend(Token(w, 0) for w in part.split())
+    return words
+
+
 def _parts(word: str) -> list[str]:
     return re.findall(r'"(?:[^"\\]|\\.)*"|[^"]+', word)
 
