@@ -220,7 +220,8 @@ def test_lazy_rules_sequence() -> None:
         assert isinstance(rs, Ruleset)
         return list(rs.tables["filter"].chains["A"].rules)
 
-    seq = LazyRules(["-A A -s 1.1.1.1,2.2.2.2 -j DROP", "-A A -j ACCEPT"], [7, 8], load, (2, 1))
+    text = "-A A -s 1.1.1.1,2.2.2.2 -j DROP\n-A A -j ACCEPT"
+    seq = LazyRules(text, [0, 7, text.index("\n") + 1, 8], load, (2, 1))
     assert len(seq) == 3 and built == []
     assert seq[2].text == "-A A -j ACCEPT" and built == [8]
     assert str(seq[1].ip.src) == "2.2.2.2/32" and seq[-3] == seq[0] and built == [8, 7]

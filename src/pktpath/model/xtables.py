@@ -180,33 +180,44 @@ def exact_key(rule: Rule) -> ExactKey | None:
     return dst, ip.proto, dport
 
 
+def span_line(text: str, spans: Sequence[int], j: int) -> tuple[int, str]:
+    """(line number, text) of line ``j`` of ``spans``: flattened (offset, line number) pairs
+    of lines of ``text`` (a line ends at its newline)."""
+    off = spans[2 * j]
+    end = text.find("\n", off)
+    return spans[2 * j + 1], text[off:end if end >= 0 else len(text)]
+
+
 class LazyRules(Sequence[Rule]):
     """A chain's rules, each built from its line the first time something asks for it.
 
     A large dump is validated as a whole when it is loaded, but a packet only ever reaches a
     few hundred of its rules: building the other 300,000 would cost seconds and most of the
-    memory.  ``load(lineno, line)`` returns the rules of one line (an ``-s a,b`` line holds
-    several); ``counts`` gives how many per line when that is not always one."""
+    memory.  The lines stay in the dump's text (``spans``: see span_line()); ``load(lineno,
+    line)`` returns the rules of one line (an ``-s a,b`` line holds several); ``counts``
+    gives how many per line when that is not always one."""
 
-    __slots__ = ("_lines", "_linenos", "_load", "_built", "_starts", "_len")
+    __slots__ = ("_text", "_spans", "_load", "_built", "_starts", "_len")
 
-    def __init__(self, lines: Sequence[str], linenos: Sequence[int],
-                 load: Callable[[int, str], Sequence[Rule]], counts: Sequence[int] | None = None,
-                 built: list[Sequence[Rule] | None] | None = None) -> None:
-        self._lines = lines
-        self._linenos = linenos
+    def __init__(self, text: str, spans: Sequence[int], load: Callable[[int, str], Sequence[Rule]],
+                 counts: Sequence[int] | None = None, built: list[Sequence[Rule] | None] | None = None) -> None:
+        self._text = text
+        self._spans = spans
         self._load = load
-        self._built: list[Sequence[Rule] | None] = built if built is not None else [None] * len(lines)
+        self._built = built  # per line, once something was built
         self._starts = list(accumulate(counts, initial=0)) if counts is not None else None
-        self._len = self._starts[-1] if self._starts is not None else len(lines)
+        self._len = self._starts[-1] if self._starts is not None else len(spans) // 2
 
     def __len__(self) -> int:
         return self._len
 
     def _line_rules(self, j: int) -> Sequence[Rule]:
-        got = self._built[j]
+        built = self._built
+        if built is None:
+            built = self._built = [None] * (len(self._spans) // 2)
+        got = built[j]
         if got is None:
-            got = self._built[j] = self._load(self._linenos[j], self._lines[j])
+            got = built[j] = self._load(*span_line(self._text, self._spans, j))
         return got
 
     @overload
@@ -227,7 +238,7 @@ class LazyRules(Sequence[Rule]):
         return self._line_rules(j)[i - self._starts[j]]
 
     def __iter__(self) -> Iterator[Rule]:
-        for j in range(len(self._lines)):
+        for j in range(len(self._spans) // 2):
             yield from self._line_rules(j)
 
     def __eq__(self, other: object) -> bool:
@@ -239,7 +250,8 @@ class LazyRules(Sequence[Rule]):
         return hash(tuple(self))
 
     def __repr__(self) -> str:
-        return f"LazyRules({self._len} rules, {sum(b is not None for b in self._built)} lines built)"
+        done = sum(b is not None for b in self._built) if self._built is not None else 0
+        return f"LazyRules({self._len} rules, {done} lines built)"
 
 
 @dataclass(frozen=True, slots=True)

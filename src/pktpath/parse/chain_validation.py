@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from pktpath.errors import ParseError
-from pktpath.model.xtables import ChainFacts, Rule
+from pktpath.model.xtables import ChainFacts, Rule, span_line
 from pktpath.parse.ruleset_checks import chain_facts
 
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ class ChainWork(NamedTuple):
     table: str
     chain: str
     builtin: bool
-    linenos: Sequence[int]
-    lines: Sequence[str]
+    spans: Sequence[int]  # (offset, line number) pairs of its lines in the dump
 
 
 Checked = tuple[ChainFacts, list[Sequence[Rule] | None] | None]
@@ -38,12 +37,13 @@ _PENDING: tuple[_Parser, list[ChainWork]] | None = None  # what forked workers i
 
 def check_chain(parser: _Parser, item: ChainWork) -> list[Sequence[Rule] | None]:
     """The rules of every line of one chain; raises ParseError at the first bad line."""
-    return [parser.line_rules(item.table, n, line) for n, line in zip(item.linenos, item.lines, strict=True)]
+    text = parser.text
+    return [parser.line_rules(item.table, *span_line(text, item.spans, j)) for j in range(len(item.spans) // 2)]
 
 
 def validate(parser: _Parser, work: list[ChainWork], jobs: int) -> list[Checked] | None:
     """Facts (and rules, when built here) per chain of ``work``; None when a line is wrong."""
-    total = sum(len(item.lines) for item in work)
+    total = sum(len(item.spans) // 2 for item in work)
     if jobs > 1 and total >= PARALLEL_FROM:
         forked = _validate_forked(parser, work, jobs, total)
         return None if forked is None else [(f, None) for f in forked]
@@ -65,7 +65,7 @@ def _chunks(work: list[ChainWork], parts: int, total: int) -> list[tuple[int, in
     size = max(1, total // parts)
     start = acc = 0
     for i, item in enumerate(work):
-        acc += len(item.lines)
+        acc += len(item.spans) // 2
         if acc >= size:
             bounds.append((start, i + 1))
             start, acc = i + 1, 0

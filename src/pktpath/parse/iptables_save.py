@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +38,7 @@ from pktpath.model.xtables import (
     TableFacts,
     Target,
     Verdict,
+    span_line,
     table_facts,
 )
 from pktpath.parse.ruleset_checks import check_table, facts_pass_table_checks
@@ -74,9 +76,10 @@ class _ChainDraft:
     policy: Verdict | None
     origin: SourceLoc
     rules: list[Rule] = field(default_factory=list)
-    # Deferred "-A" lines (the lazy read): validated as a whole, built rule by rule on demand.
-    linenos: list[int] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    # The lazy read's "-A" lines, validated as a whole and built rule by rule on demand:
+    # (offset in the text, line number) pairs, flat (a 300k-rule dump's lines as strings
+    # would double its memory).
+    spans: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass
@@ -152,10 +155,19 @@ def infer_table(text: str) -> str:
     return "filter"
 
 
-def chain_digest(table: str, chain: str, builtin: bool, lines: Sequence[str]) -> bytes:
+def chain_digest(table: str, chain: str, builtin: bool, text: str, spans: Sequence[int]) -> bytes:
     """What a chain's facts depend on: its table, name, kind and lines."""
-    head = f"{table} {chain} {'builtin' if builtin else 'user'}"
-    return hashlib.blake2b("\n".join((head, *lines)).encode(), digest_size=16).digest()
+    h = hashlib.blake2b(f"{table} {chain} {'builtin' if builtin else 'user'}".encode(), digest_size=16)
+    count = len(spans) // 2
+    if count:
+        first, (_, last) = spans[0], span_line(text, spans, count - 1)
+        block = text[first:spans[2 * count - 2] + len(last)]
+        if block.count("\n") == count - 1:  # the chain's lines follow each other: hash them at once
+            h.update(b"\n" + block.encode())
+        else:
+            for j in range(count):
+                h.update(b"\n" + span_line(text, spans, j)[1].encode())
+    return h.digest()
 
 
 class FactsStore(Protocol):
@@ -168,18 +180,6 @@ class FactsStore(Protocol):
 
 
 _NO_LAYOUT: tuple[None, None] = (None, None)
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of a dump, one at a time (a 300k-rule dump's list of lines is ~40 MB)."""
-    start = 0
-    while True:
-        end = text.find("\n", start)
-        if end < 0:
-            yield text[start:]
-            return
-        yield text[start:end]
-        start = end + 1
 
 
 class _Parser:
@@ -205,25 +205,34 @@ class _Parser:
 
     def run(self) -> Ruleset:
         lazy = self.lazy
-        # The lazy read keeps every rule line, so a list of them costs only its pointers.
-        for lineno, raw in enumerate(self.text.split("\n") if lazy else _lines(self.text), 1):
+        text = self.text
+        size = len(text)
+        pos = lineno = 0
+        while pos <= size:  # the lines as text.split("\n") gives them, without the list
+            end = text.find("\n", pos)
+            if end < 0:
+                end = size
+            lineno += 1
+            start, pos = pos, end + 1
             if lazy and self.current is not None:
                 # Fast paths for the two lines a large dump is made of, taken only when the
                 # plain path would do exactly the same.
-                if raw.startswith("-A "):  # keep the rule line for later, without a look inside
-                    end = raw.find(" ", 3)
-                    draft = self.current.chains.get(raw[3:end]) if end > 3 else None
-                    if draft is not None and not raw[-1].isspace() and '"' not in draft.name:
-                        draft.linenos.append(lineno)
-                        draft.lines.append(raw)
+                if text.startswith("-A ", start, end):  # keep the rule's place, without a look inside
+                    gap = text.find(" ", start + 3, end)
+                    draft = self.current.chains.get(text[start + 3:gap]) if gap > start + 3 else None
+                    if draft is not None and not text[end - 1].isspace() and '"' not in draft.name:
+                        draft.spans.append(start)
+                        draft.spans.append(lineno)
                         continue
-                elif raw.endswith(" - [0:0]") and raw.startswith(":") and raw.count(" ") == 2:
-                    name = raw[1:-8]
+                elif text.startswith(":", start, end) and text.endswith(" - [0:0]", start, end):
+                    name = text[start + 1:end - 8]
                     if (name and name not in self.current.chains and len(name) < 29 and name[0] != "-"
                             and name not in STANDARD_VERDICTS and name not in BUILTIN_CHAINS[self.current.name]
                             and name.split() == [name]):
-                        self.current.chains[name] = _ChainDraft(name, None, SourceLoc(self.source, lineno, raw))
+                        self.current.chains[name] = _ChainDraft(name, None, SourceLoc(self.source, lineno,
+                                                                                       text[start:end]))
                         continue
+            raw = text[start:end]
             line = raw.strip()
             if not line:
                 continue
@@ -248,7 +257,7 @@ class _Parser:
                 self.chain_decl(lineno, line)
             elif line.startswith(COMMANDS) or (line.startswith("[") and " -A " in line):
                 if self.lazy:
-                    self.defer(lineno, line)
+                    self.defer(lineno, line, start if line == raw else -1)
                 else:
                     self.command(lineno, line)
             else:
@@ -260,10 +269,11 @@ class _Parser:
         return self.finish_lazy() if self.lazy else self.finish()
 
     # ------------------------------------------------------------ the lazy read
-    def defer(self, lineno: int, line: str) -> None:
-        """Keep an ``-A CHAIN ...`` line (``[p:b] -A ...`` too) for validation; anything else
-        sends the dump to the plain read."""
-        if self.current is None:
+    def defer(self, lineno: int, line: str, offset: int) -> None:
+        """Keep the place of an ``-A CHAIN ...`` line (``[p:b] -A ...`` too: ``offset`` is
+        where it starts in the text, -1 when it has blanks around) for validation; anything
+        else sends the dump to the plain read."""
+        if self.current is None or offset < 0:
             raise _ReadEagerly
         if line.startswith("-A "):
             end = line.find(" ", 3)
@@ -276,8 +286,8 @@ class _Parser:
         draft = self.current.chains.get(name)
         if draft is None or '"' in name:
             raise _ReadEagerly
-        draft.linenos.append(lineno)
-        draft.lines.append(line)
+        draft.spans.append(offset)
+        draft.spans.append(lineno)
 
     def line_rules(self, table: str, lineno: int, line: str) -> list[Rule]:
         """The rules of one ``-A`` line, exactly as ``command()`` builds them.  (Columns only
@@ -309,7 +319,7 @@ class _Parser:
         for tname, draft in self.tables.items():
             if store is not None:
                 for c in draft.chains.values():
-                    digests[tname, c.name] = chain_digest(tname, c.name, c.policy is not None, c.lines)
+                    digests[tname, c.name] = chain_digest(tname, c.name, c.policy is not None, self.text, c.spans)
                 table_digest[tname] = hashlib.blake2b(b"".join(digests[tname, n] for n in draft.chains),
                                                       digest_size=16, person=b"table").digest()
                 hit = store.table(table_digest[tname])
@@ -321,7 +331,7 @@ class _Parser:
                 if cached is not None:
                     known[tname, c.name] = cached
                 else:
-                    work.append(ChainWork(tname, c.name, c.policy is not None, c.linenos, c.lines))
+                    work.append(ChainWork(tname, c.name, c.policy is not None, c.spans))
         # 2. Validate every other line (the plain read reports the first bad one).
         checked = validate(self, work, self.jobs)
         if checked is None:
@@ -352,7 +362,7 @@ class _Parser:
             chains: dict[str, Chain] = {}
             for c in draft.chains.values():
                 counts, keys = tf.layout.get(c.name, _NO_LAYOUT)
-                lazy_rules = LazyRules(c.lines, c.linenos, load, counts, built.get((tname, c.name)))
+                lazy_rules = LazyRules(self.text, c.spans, load, counts, built.get((tname, c.name)))
                 chains[c.name] = Chain(c.name, c.policy, lazy_rules, c.origin, keys, True)
             tables[tname] = Table(tname, chains, draft.origin, tf)
         return Ruleset(tables, self.source, self.backend)
@@ -411,8 +421,7 @@ class _Parser:
                 raise self.err(lineno, line, f"bad policy {policy_text!r} for built-in chain {name}, "
                                "expected ACCEPT or DROP")
             old = self.current.chains[name]
-            self.current.chains[name] = _ChainDraft(name, POLICIES[policy_text], loc, old.rules, old.linenos,
-                                                    old.lines)
+            self.current.chains[name] = _ChainDraft(name, POLICIES[policy_text], loc, old.rules, old.spans)
             return
         if policy_text != "-":
             raise self.err(lineno, line, f"user-defined chain {name} cannot have a policy ({policy_text}); "
