@@ -96,6 +96,26 @@ def test_iif_mark(kernel_sandbox: Run, make_snapshot: Make, tmp_path: Path) -> N
     assert [e["mark"] for e in run.trace] == [5, 5]
 
 
+NAT_ONLY = """*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -j CONNMARK --restore-mark
+COMMIT
+"""
+
+
+def test_iif_mark_of_a_packet_no_table_logs(kernel_sandbox: Run, make_snapshot: Make, tmp_path: Path) -> None:
+    """A FIN without a connection is INVALID: nat never sees it, no table logs it, and its
+    mark (which veth scrubs on the way out) is the one it arrived with (random sweep seed 41
+    #148 took it for 0)."""
+    run = kernel_sandbox(make_snapshot(tmp_path / "s", NAT_ONLY), [*FWD, "--tcp-flags", "FIN,ACK", "--mark", "4096"])
+    assert ids(run) == []
+    assert run.result["disposition"] == "forwarded"
+    assert run.result["packet"]["mark"] == 4096
+
+
 @pytest.mark.parametrize(("uid", "disposition", "errno"), [(1000, "dropped", "EPERM"), (0, "sent", None)])
 def test_local_uid(kernel_sandbox: Run, make_snapshot: Make, tmp_path: Path,
                    uid: int, disposition: str, errno: str | None) -> None:

@@ -57,7 +57,9 @@ def _final_mark(ev: Evidence, leaving: bool = False) -> int:
     lines = ([e for e in ev.trace if e.get("oif")] if leaving else []) or list(ev.trace)
     if lines:
         return int(lines[-1]["mark"])
-    return ev.spec.mark if ev.spec.local else 0
+    # No table logged the packet, so no rule changed its mark: the socket's, or the one the
+    # sandbox's own raw rule gave the arriving packet (veth scrubs it on the way out).
+    return ev.spec.mark
 
 
 def decide(ev: Evidence) -> dict[str, Any]:
