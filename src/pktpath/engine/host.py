@@ -6,7 +6,7 @@ targets call into (address types, ipsets, conntrack, NAT), as kernel extensions 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pktpath.engine.conntrack import ConntrackTable
@@ -29,6 +29,13 @@ class Host:
     #: conntrack runs in a namespace only once a rule (or a loaded entry) needs it.
     conntrack_enabled: bool = False
 
+    def with_conntrack(self, table: ConntrackTable) -> Host:
+        """This host with another conntrack table: ``dataclasses.replace(self, conntrack=table)``
+        without its per-call introspection (a walk makes one per explored path)."""
+        if type(self) is not Host:
+            return replace(self, conntrack=table)
+        return Host(self.ruleset, self.net, self.ipsets, table, self.conntrack_enabled)
+
     def addr_type(self, addr: int, dev: str | None = None) -> str:
         """inet_addr_type_dev_table(): LOCAL, UNICAST, BROADCAST, MULTICAST, ..."""
         from pktpath.engine import routing
@@ -47,6 +54,9 @@ class Host:
         if skb.ct is None:
             return Verdict.ACCEPT
         notes = setup_info(self.conntrack, skb.ct, rng, manip)
+        if not notes:
+            skb.notes.append(f"NAT: {what}")
+            return Verdict.ACCEPT
         skb.notes.append(f"NAT: {what}" + "".join(f"; {n}" for n in notes))
         for name, prefix in RANDOM_PORT.items():
             if any(n.startswith(prefix + ": the kernel picks one at random") for n in notes):

@@ -112,7 +112,9 @@ def setup_info(table: ConntrackTable, ct: Conn, rng: NatRange, manip: str) -> li
     if not _keep_original_source(table, ct, curr, rng, manip):
         if rng.min_addr is not None:
             addr = pick_address(curr, rng, manip, ct.zone)
-            new = replace(new, src=addr) if manip == NF_NAT_MANIP_SRC else replace(new, dst=addr)
+            # dataclasses.replace(new, src=addr) / (new, dst=addr), without its introspection
+            new = (Tuple(addr, new.dst, new.proto, new.sport, new.dport) if manip == NF_NAT_MANIP_SRC
+                   else Tuple(new.src, addr, new.proto, new.sport, new.dport))
             if rng.max_addr != rng.min_addr:
                 notes.append("address chosen by the kernel's hash of the source address (find_best_ips_proto)")
         if curr.proto in PORT_PROTOS or curr.proto == IPPROTO_ICMP:
@@ -141,6 +143,8 @@ def _keep_original_source(table: ConntrackTable, ct: Conn, curr: Tuple, rng: Nat
     if rng.min_port is not None:
         if curr.proto not in PORT_PROTOS or not rng.min_port <= curr.sport <= (rng.max_port or rng.min_port):
             return False
+    if not table.conns:
+        return True  # nothing to clash with
     reply = curr.inverted() if curr.proto != IPPROTO_ICMP else _icmp_reply(curr, ct)
     return not table.clash(reply, ct)
 
@@ -203,22 +207,25 @@ def nat_packet(skb: Skb, ct: Conn, hook: Hook) -> bool:
     if not ct.status & bit:
         return False
     other = ct.orig if reply_dir else ct.reply
-    if skb.proto == IPPROTO_ICMP:
-        target = Tuple(other.dst, other.src, other.proto, other.sport, 0)
+    # The target tuple: for ICMP Tuple(other.dst, other.src, other.proto, other.sport, 0), else
+    # other.inverted() -- only the fields used below, without making the Tuple.
+    if skb.proto == IPPROTO_ICMP or other.proto == IPPROTO_ICMP:
+        target_sport = other.sport
     else:
-        target = other.inverted()
+        target_sport = other.dport
     if manip == NF_NAT_MANIP_SRC:
-        skb.src = target.src
+        skb.src = other.dst
         if skb.proto in PORT_PROTOS:
-            skb.sport = target.sport
+            skb.sport = target_sport
         elif skb.proto == IPPROTO_ICMP and skb.icmp_id is not None:
-            skb.icmp_id = target.sport
+            skb.icmp_id = target_sport
     else:
-        skb.dst = target.dst
+        skb.dst = other.src
         if skb.proto in PORT_PROTOS:
-            skb.dport = target.dport
+            # target.dport: other.sport, or for an ICMP ``other`` the reply type (inverted())
+            skb.dport = other.sport if other.proto != IPPROTO_ICMP else other.inverted().dport
         elif skb.proto == IPPROTO_ICMP and skb.icmp_id is not None:
-            skb.icmp_id = target.sport
+            skb.icmp_id = target_sport
     return True
 
 

@@ -21,7 +21,6 @@ Theory of operation
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,14 +35,14 @@ from pktpath.engine.conntrack import (
 )
 from pktpath.engine.host import Host
 from pktpath.engine.nat import hook_manip, icmp_reply_translation, initialized, nat_packet, setup_info
-from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, CtInfo, Hook, Skb, Socket, XtParams, proto_name
+from pktpath.engine.skb import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, CtInfo, Hook, Skb, Socket, XtParams
 from pktpath.engine.xt_eval import Row, TableImage, compile_table, do_table
 from pktpath.model.addr import int_to_ip
 from pktpath.model.nat import NatRange
 from pktpath.model.packet import Packet
 from pktpath.model.xtables import Uncertain, Verdict
-from pktpath.trace.events import Choice, Event, PathOutcome, Result, TraceEntry
-from pktpath.trace.kernel_log import trace_line
+from pktpath.trace.events import Choice, PathOutcome, Result
+from pktpath.trace.records import EventRecord, PacketState, RowInfo, TraceRecord, fixed_event, ip_text
 
 # (priority, what) per hook, ascending: K1 in kernel-semantics.md.
 HOOK_ORDER: dict[Hook, tuple[tuple[int, str], ...]] = {
@@ -56,6 +55,14 @@ HOOK_ORDER: dict[Hook, tuple[tuple[int, str], ...]] = {
 }
 
 L4_HEADER = {IPPROTO_TCP: 20, IPPROTO_UDP: 8, IPPROTO_ICMP: 8}
+# Enum.name is a slow descriptor and an Enum hashes in Python: the walk goes by hook._name_.
+_HOOK_ORDER = {hook.name: order for hook, order in HOOK_ORDER.items()}
+_ACCEPT = Verdict.ACCEPT
+_RELATED_ANY = (CtInfo.RELATED, CtInfo.RELATED_REPLY)
+_NEW_OR_RELATED = (CtInfo.NEW, CtInfo.RELATED, CtInfo.RELATED_REPLY)
+_REPLY_DIR = (CtInfo.ESTABLISHED_REPLY, CtInfo.RELATED_REPLY)
+_TABLE, _CONNTRACK, _CONFIRM, _NAT = 0, 1, 2, 3  # the steps of a hook (Engine.plans)
+_MANIP = {hook.name: hook_manip(hook) for hook in Hook}
 
 
 class _Stop(Exception):
@@ -76,6 +83,61 @@ class Engine:
     def __post_init__(self) -> None:
         self.images: dict[str, TableImage] = {
             name: compile_table(t) for name, t in self.host.ruleset.tables.items()}
+        # What the trace shows of each row reached.  Keyed by the row itself: a row hashes by
+        # identity, and rows that compare equal would show alike anyway.
+        self.row_infos: dict[Row, RowInfo] = {}
+        # Packet states seen by recent walks (the walks of one packet share most of them).  The
+        # input device's MAC is looked up when a state is made: the engine's host.net is fixed.
+        self.states: dict[tuple[object, ...], PacketState] = {}
+        self.macs: dict[str | None, str | None] = {}
+        # Events that many walks report alike (hooks, routes, verdicts), with their JSON.
+        self.fixed_events: dict[tuple[object, ...], tuple[object, EventRecord]] = {}
+        self.routes = routing.RouteMemo(self.host.net)
+        # Per hook: its HOOK_ORDER steps, without the tables this host does not have.
+        steps = {"conntrack": _CONNTRACK, "confirm": _CONFIRM, "nat": _NAT}
+        self.plans = {name: tuple((steps.get(what, _TABLE), what) for _prio, what in order
+                                  if what in steps or what in self.images)
+                      for name, order in _HOOK_ORDER.items()}
+        self.tcp_loose = (self.host.net, bool(self.host.sysctl_int("net.netfilter.nf_conntrack_tcp_loose", 1)))
+
+    def row_info(self, row: Row) -> RowInfo:
+        info = self.row_infos.get(row)
+        if info is None:
+            rule = row.rule
+            label = row.label
+            info = RowInfo(row, label, rule.text if rule else None,
+                           str(rule.origin) if rule and rule.origin else None,
+                           label + (f"  {rule.text}" if rule else "  (end of chain)"))
+            self.row_infos[row] = info
+        return info
+
+    def packet_state(self, key: tuple[object, ...]) -> PacketState:
+        st = self.states.get(key)
+        if st is None:
+            if len(self.states) >= 4096:
+                self.states.clear()
+            st = self.states[key] = PacketState(key, self.mac_of(key[0]))  # type: ignore[arg-type]
+        return st
+
+    def fixed_event(self, key: tuple[object, ...], kind: str, message: str, data: dict[str, object],
+                    keep: object = None) -> EventRecord:
+        """The record of an event many walks report alike, made once (``keep``: an object
+        whose id() is part of ``key``, kept alive with it)."""
+        if len(self.fixed_events) >= 4096:
+            self.fixed_events.clear()
+        rec = fixed_event(kind, message, data)
+        self.fixed_events[key] = (keep, rec)
+        return rec
+
+    def mac_of(self, dev: str | None) -> str | None:
+        """The MAC address of an input device (the TRACE line's MAC= destination)."""
+        try:
+            return self.macs[dev]
+        except KeyError:
+            pass
+        link = self.host.net.link(dev) if dev else None
+        mac = self.macs[dev] = link.mac if link else None
+        return mac
 
     def explore(self, pkt: Packet, max_paths: int = 256) -> list[PathOutcome]:
         """Every fate the packet can have, most probable first."""
@@ -103,19 +165,22 @@ class Walk:
     def __init__(self, engine: Engine, pkt: Packet, prefix: list[bool]) -> None:
         self.engine = engine
         # Each walk evolves its own copy of the conntrack table.
-        self.host = dataclasses.replace(engine.host, conntrack=engine.host.conntrack.clone())
+        self.host = engine.host.with_conntrack(engine.host.conntrack.clone())
         self.pkt = pkt
         self.prefix = prefix
         self.decisions: list[bool] = []
         self.choices: list[Choice] = []
-        self.trace: list[TraceEntry] = []
-        self.events: list[Event] = []
+        # What the outcome's trace and events are built from (pktpath.trace.records).
+        self.trace_records: list[TraceRecord] = []
+        self.event_records: list[EventRecord] = []
         self.probability: float | None = 1.0
         self.first_src = pkt.src or 0  # a local sender's source as the kernel chose it
+        self._state: PacketState | None = None
+        self._row_infos = engine.row_infos
 
     # ------------------------------------------------------------------ plumbing
     def event(self, kind: str, message: str, **data: object) -> None:
-        self.events.append(Event(kind, message, dict(data)))
+        self.event_records.append((kind, message, data))
 
     def decide(self, label: str, unc: Uncertain) -> bool:
         i = len(self.decisions)
@@ -126,23 +191,27 @@ class Walk:
         elif self.probability is not None:
             self.probability *= unc.probability if matched else 1.0 - unc.probability
         self.choices.append(Choice(label, matched, unc.why, unc.probability))
-        self.event("decision", f"{label}: {'assumed to match' if matched else 'assumed not to match'} "
-                   f"({unc.why})", id=label, matched=matched, probability=unc.probability)
+        key = ("decision", label, matched, unc.why, type(unc.probability), unc.probability)
+        hit = self.engine.fixed_events.get(key)
+        self.event_records.append(hit[1] if hit is not None else self.engine.fixed_event(
+            key, "decision", f"{label}: {'assumed to match' if matched else 'assumed not to match'} ({unc.why})",
+            {"id": label, "matched": matched, "probability": unc.probability}))
         return matched
 
     def on_match(self, row: Row, skb: Skb, par: XtParams) -> None:
-        link = self.host.net.link(par.in_dev) if par.in_dev else None
-        rule = row.rule
-        entry = TraceEntry(
-            id=row.label, iif=par.in_dev, oif=par.out_dev, src=int_to_ip(skb.src), dst=int_to_ip(skb.dst),
-            proto=proto_name(skb.proto), sport=skb.sport, dport=skb.dport, mark=skb.mark,
-            rule=rule.text if rule else None, origin=str(rule.origin) if rule and rule.origin else None,
-            ttl=skb.ttl, len=skb.length, log=trace_line(row.label, skb, par.in_dev, par.out_dev,
-                                                         link.mac if link else None))
-        self.trace.append(entry)
-        self.event("rule", row.label + (f"  {rule.text}" if rule else "  (end of chain)"),
-                   id=row.label, origin=entry.origin, mark=skb.mark,
-                   ctstate=skb.ctinfo.name if skb.ctinfo is not None else None)
+        """A matched row: its TRACE line (with the packet as it is now) and a rule event."""
+        info = self._row_infos.get(row)
+        if info is None:
+            info = self.engine.row_info(row)
+        key = (par.in_dev, par.out_dev, skb.src, skb.dst, skb.proto, skb.sport, skb.dport, skb.mark, skb.ttl,
+               skb.length, skb.tos, skb.ident, skb.tcp_flags, skb.icmp_type, skb.icmp_code, skb.icmp_id,
+               skb.mac_src)
+        st = self._state
+        if st is None or st.key != key:
+            st = self._state = self.engine.packet_state(key)
+        rec = (info, st, skb.ctinfo)  # the TRACE line, and the rule event (mark: the state's)
+        self.trace_records.append(rec)
+        self.event_records.append(rec)
 
     # ------------------------------------------------------------------ the walk
     def run(self) -> PathOutcome:
@@ -155,10 +224,13 @@ class Walk:
         except _Stop as stop:
             disposition, oif, reason = stop.disposition, None, stop.reason
         result = Result(disposition, oif, self.packet_fields(skb), reason, tuple(sorted(skb.uncertain)))
-        self.event("result", f"{disposition}: {reason}", disposition=disposition, oif=oif)
+        key = ("result", disposition, reason, oif)
+        hit = self.engine.fixed_events.get(key)
+        self.event_records.append(hit[1] if hit is not None else self.engine.fixed_event(
+            key, "result", f"{disposition}: {reason}", {"disposition": disposition, "oif": oif}))
         self.skb = skb
-        self.outcome = PathOutcome(self.probability, tuple(self.choices), tuple(self.trace), tuple(self.events),
-                                   result)
+        self.outcome = PathOutcome.from_records(self.probability, tuple(self.choices), self.trace_records,
+                                                self.event_records, result)
         return self.outcome
 
     def make_skb(self) -> Skb:
@@ -176,7 +248,7 @@ class Walk:
         return skb
 
     def packet_fields(self, skb: Skb) -> dict[str, object]:
-        out: dict[str, object] = {"src": int_to_ip(skb.src), "dst": int_to_ip(skb.dst), "sport": skb.sport,
+        out: dict[str, object] = {"src": ip_text(skb.src), "dst": ip_text(skb.dst), "sport": skb.sport,
                                   "dport": skb.dport, "mark": skb.mark}
         if skb.proto == IPPROTO_ICMP:
             out["icmp_type"], out["icmp_code"], out["icmp_id"] = skb.icmp_type, skb.icmp_code, skb.icmp_id
@@ -184,31 +256,36 @@ class Walk:
 
     def run_hook(self, hook: Hook, skb: Skb, in_dev: str | None, out_dev: str | None,
                  after_table: Callable[[str, Skb], None] | None = None) -> None:
-        self.event("hook", f"{hook.name} (in={in_dev or '-'} out={out_dev or '-'})", hook=hook.name)
-        for _prio, what in HOOK_ORDER[hook]:
-            if what == "conntrack":
-                self.conntrack_in(skb, hook)
-            elif what == "confirm":
-                self.confirm(skb)
-            elif what == "nat":
-                self.nat_hook(skb, hook, in_dev, out_dev)
-            elif what in self.engine.images:
+        name = hook._name_
+        key = ("hook", name, in_dev, out_dev)
+        hit = self.engine.fixed_events.get(key)
+        self.event_records.append(hit[1] if hit is not None else self.engine.fixed_event(
+            key, "hook", f"{name} (in={in_dev or '-'} out={out_dev or '-'})", {"hook": name}))
+        for step, what in self.engine.plans[name]:
+            if step == _TABLE:
                 verdict = self.table(what, hook, skb, in_dev, out_dev)
-                self.check_verdict(verdict, what, hook, skb)
+                if verdict is not _ACCEPT:
+                    self.check_verdict(verdict, what, hook, skb)
                 if after_table is not None:
                     after_table(what, skb)
+            elif step == _CONNTRACK:
+                self.conntrack_in(skb, hook)
+            elif step == _CONFIRM:
+                self.confirm(skb)
+            else:
+                self.nat_hook(skb, hook, in_dev, out_dev)
 
     def table(self, name: str, hook: Hook, skb: Skb, in_dev: str | None, out_dev: str | None) -> Verdict:
         img = self.engine.images[name]
         par = XtParams(hook, name, in_dev, out_dev, self.host)
-        return do_table(img, hook.name, skb, par, self.decide, self.on_match)
+        return do_table(img, hook._name_, skb, par, self.decide, self.on_match)
 
     def check_verdict(self, verdict: Verdict, table: str, hook: Hook, skb: Skb) -> None:
-        where = f"{table}:{hook.name}"
         if verdict is Verdict.ACCEPT:
             return
+        where = f"{table}:{hook._name_}"
         if verdict is Verdict.DROP:
-            last = self.trace[-1].id if self.trace else where
+            last = self.trace_records[-1][0].label if self.trace_records else where
             if skb.rejected_with:
                 raise _Stop("rejected", f"rejected by {last} with {skb.rejected_with}")
             why = "; ".join(n for n in skb.notes if "dropped" in n)
@@ -233,7 +310,8 @@ class Walk:
             skb.ct, skb.ctinfo = related
             self.event("conntrack", f"{skb.ctinfo.name}: an ICMP error about a known connection", state="RELATED")
             return
-        found = self.host.conntrack.find(skb_tuple(skb), skb.ct_zone)
+        table = self.host.conntrack
+        found = table.find(skb_tuple(skb), skb.ct_zone) if table.conns else None
         if found is not None:
             ct, is_reply = found
             what = ""
@@ -251,14 +329,19 @@ class Walk:
             self.event("conntrack", f"belongs to a known connection ({'reply' if is_reply else 'original'} "
                        f"direction): {skb.ctinfo.name}" + (f"; {what}" if what else ""), state=skb.ctinfo.name)
             return
-        loose = bool(self.host.sysctl_int("net.netfilter.nf_conntrack_tcp_loose", 1))
+        net, loose = self.engine.tcp_loose
+        if net is not self.host.net:
+            loose = bool(self.host.sysctl_int("net.netfilter.nf_conntrack_tcp_loose", 1))
         ok, tcp_state, why = new_state_for(skb, loose)
         if not ok:
             self.event("conntrack", f"INVALID: {why}", state="INVALID")
             return
         ct = attach_new(skb, skb.ct_zone)
         ct.tcp_state = tcp_state
-        self.event("conntrack", "NEW connection" + (f" ({why})" if why else ""), state="NEW")
+        key = ("conntrack-new", why)
+        hit = self.engine.fixed_events.get(key)
+        self.event_records.append(hit[1] if hit is not None else self.engine.fixed_event(
+            key, "conntrack", "NEW connection" + (f" ({why})" if why else ""), {"state": "NEW"}))
 
     def confirm(self, skb: Skb) -> None:
         if skb.ct is not None:
@@ -269,14 +352,15 @@ class Walk:
         ct = skb.ct
         if ct is None:
             return
-        manip = hook_manip(hook)
-        if skb.ctinfo in (CtInfo.RELATED, CtInfo.RELATED_REPLY) and skb.proto == IPPROTO_ICMP:
+        manip = _MANIP[hook._name_]
+        ctinfo = skb.ctinfo
+        if ctinfo in _RELATED_ANY and skb.proto == IPPROTO_ICMP:
             # nf_nat_ipv4_fn(): an ICMP error is translated from the binding, never by the nat table.
             if icmp_reply_translation(skb, ct, hook):
-                self.event("nat", f"ICMP error translated at {hook.name}: now {int_to_ip(skb.src)} -> "
+                self.event("nat", f"ICMP error translated at {hook._name_}: now {int_to_ip(skb.src)} -> "
                            f"{int_to_ip(skb.dst)}")
             return
-        if skb.ctinfo in (CtInfo.NEW, CtInfo.RELATED, CtInfo.RELATED_REPLY) and not initialized(ct, manip):
+        if ctinfo in _NEW_OR_RELATED and not initialized(ct, manip):
             if "nat" in self.engine.images:
                 before = len(skb.notes)
                 verdict = self.table("nat", hook, skb, in_dev, out_dev)
@@ -284,43 +368,56 @@ class Walk:
                     self.check_verdict(verdict, "nat", hook, skb)
                 for note in skb.notes[before:]:
                     if note.startswith("NAT:"):
-                        self.event("nat", note[5:])
+                        key = ("nat", note)
+                        hit = self.engine.fixed_events.get(key)
+                        self.event_records.append(hit[1] if hit is not None else self.engine.fixed_event(
+                            key, "nat", note[5:], {}))
             if not initialized(ct, manip):
                 cur = ct.reply.dst if manip == "SRC" else ct.reply.src
                 setup_info(self.host.conntrack, ct, NatRange(cur, cur), manip)
         before_src, before_dst, before_sport, before_dport = skb.src, skb.dst, skb.sport, skb.dport
         if nat_packet(skb, ct, hook) and (skb.src, skb.dst, skb.sport, skb.dport) != (
                 before_src, before_dst, before_sport, before_dport):
-            reply = skb.ctinfo in (CtInfo.ESTABLISHED_REPLY, CtInfo.RELATED_REPLY)
+            reply = skb.ctinfo in _REPLY_DIR
             what = "reply translated back (the connection's NAT, undone)" if reply else f"{manip[0]}NAT applied"
-            self.event("nat", f"{what} at {hook.name}: "
-                       f"{int_to_ip(before_src)}:{before_sport} -> {int_to_ip(before_dst)}:{before_dport} becomes "
-                       f"{int_to_ip(skb.src)}:{skb.sport} -> {int_to_ip(skb.dst)}:{skb.dport}")
+            self.event("nat", f"{what} at {hook._name_}: "
+                       f"{ip_text(before_src)}:{before_sport} -> {ip_text(before_dst)}:{before_dport} becomes "
+                       f"{ip_text(skb.src)}:{skb.sport} -> {ip_text(skb.dst)}:{skb.dport}")
 
     # ------------------------------------------------------------------ routing
+    def routes(self) -> routing.RouteMemo:
+        memo = self.engine.routes
+        if memo.net is not self.host.net:
+            memo = self.engine.routes = routing.RouteMemo(self.host.net)
+        return memo
+
     def route_in(self, skb: Skb, iif: str) -> routing.RouteResult:
-        res = routing.route_input(self.host.net, routing.Flow(
-            dst=skb.dst, src=skb.src, iif=iif, mark=skb.mark, tos=skb.tos, proto=skb.proto,
-            sport=skb.sport or 0, dport=skb.dport or 0))
+        res = self.routes().route_input(skb.dst, skb.src, iif, skb.mark, skb.tos, skb.proto, skb.sport or 0,
+                                        skb.dport or 0)
         self.route_event("input", res)
         return res
 
     def route_out(self, skb: Skb, src: int) -> routing.RouteResult:
         uid = skb.sk.uid if skb.sk else 0
-        res = routing.route_output(self.host.net, routing.Flow(
-            dst=skb.dst, src=src, mark=skb.mark, tos=skb.tos, uid=uid, proto=skb.proto,
-            sport=skb.sport or 0, dport=skb.dport or 0))
+        res = self.routes().route_output(skb.dst, src, skb.mark, skb.tos, uid, skb.proto, skb.sport or 0,
+                                         skb.dport or 0)
         self.route_event("output", res)
         return res
 
     def route_event(self, kind: str, res: routing.RouteResult) -> None:
+        key = ("route", kind, id(res))
+        hit = self.engine.fixed_events.get(key)
+        if hit is not None and hit[0] is res:
+            self.event_records.append(hit[1])
+            return
         if res.error:
             msg = f"{kind} route lookup failed: {res.error} ({res.reason})"
         else:
             via = f" via {int_to_ip(res.gateway)}" if res.gateway else ""
             msg = f"{kind} route: {res.type}{via} dev {res.dev}" + (f" ({res.reason})" if res.reason else "")
-        self.event("route", msg, lookup=kind, error=res.error, type=res.type, dev=res.dev,
-                   gateway=int_to_ip(res.gateway) if res.gateway else None, steps=list(res.steps))
+        self.event_records.append(self.engine.fixed_event(key, "route", msg, {
+            "lookup": kind, "error": res.error, "type": res.type, "dev": res.dev,
+            "gateway": int_to_ip(res.gateway) if res.gateway else None, "steps": list(res.steps)}, res))
 
     def follow_hop(self, res: routing.RouteResult) -> tuple[str | None, int | None]:
         """The device and gateway of the route, choosing among multipath hops."""
@@ -409,7 +506,7 @@ class Walk:
         dev = state["dev"]
         assert isinstance(dev, str)
         self.event("hook", f"OUTPUT (out={dev})", hook="OUTPUT")
-        for _prio, what in HOOK_ORDER[Hook.OUTPUT]:
+        for _prio, what in _HOOK_ORDER["OUTPUT"]:
             if what == "conntrack":
                 self.conntrack_in(skb, Hook.OUTPUT)
             elif what == "nat":

@@ -201,6 +201,7 @@ class _FibIndex:
         self.flow_dissect = any((r.ipproto or _range_set(r.sport) or _range_set(r.dport)) and r.iif != LOOPBACK
                                 for r in net.rules)
         self.local_addrs = frozenset(ifa.local for link in net.links for ifa in link.addrs)
+        self.addr_types: dict[tuple[int, str | None], str] = {}  # inet_addr_type() answers
         self._tables: dict[tuple[int, ...], list[tuple[int, dict[int, list[Route]]]]] = {}
 
     def candidates(self, tables: tuple[int, ...], dst: int) -> Iterator[Route]:
@@ -563,7 +564,19 @@ def fib_result_prefsrc(net: NetState, route: Route, hop: NextHop | None) -> int:
 
 def inet_addr_type(net: NetState, addr: int, dev: str | None = None) -> str:
     """``inet_addr_type_dev_table()``: the type of the local-table (or VRF table) route for
-    ``addr``; with ``dev``, only a route whose first nexthop uses ``dev`` counts."""
+    ``addr``; with ``dev``, only a route whose first nexthop uses ``dev`` counts.  A pure
+    function of the namespace: remembered per namespace (``-m addrtype`` asks per packet)."""
+    memo = _index(net).addr_types
+    key = (addr, dev)
+    answer = memo.get(key)
+    if answer is None:
+        if len(memo) >= 4096:
+            memo.clear()
+        answer = memo[key] = _inet_addr_type(net, addr, dev)
+    return answer
+
+
+def _inet_addr_type(net: NetState, addr: int, dev: str | None) -> str:
     if is_zeronet(addr) or is_lbcast(addr):
         return "BROADCAST"
     if is_multicast(addr):
@@ -863,6 +876,56 @@ def route_input(net: NetState, flow: Flow) -> RouteResult:
     if martian:
         return ans.fail("invalid-argument", martian)
     return _input_routed(net, link, flow, ans)
+
+
+class RouteMemo:
+    """``route_input()`` / ``route_output()`` answers for one namespace, by the flow they
+    depend on.  Both are pure functions of the namespace (fixed for the life of the engine
+    that owns the memo) and of the flow, and a ``RouteResult`` is immutable, so one answer
+    serves every packet with the same flow.  An input lookup is keyed by the flow
+    ``ip_route_input_slow()`` builds (``_input_flow``): protocol and ports count only when
+    some rule needs the flow dissector, so packets that differ only in their source port
+    share one answer."""
+
+    LIMIT = 4096
+
+    def __init__(self, net: NetState) -> None:
+        self.net = net
+        self.dissect = rules_require_flow_dissect(net)
+        self._input: dict[tuple[int, int, str, int, int, int, int, int], RouteResult] = {}
+        self._output: dict[tuple[int, int, int, int, int, int, int, int], RouteResult] = {}
+
+    def route_input(self, dst: int, src: int, iif: str, mark: int, tos: int, proto: int, sport: int,
+                    dport: int) -> RouteResult:
+        """``route_input(net, Flow(dst=dst, src=src, iif=iif, mark=mark, tos=tos, proto=proto,
+        sport=sport, dport=dport))``."""
+        if not self.dissect:
+            proto = sport = dport = 0
+        elif proto not in _PORT_PROTOS:
+            sport = dport = 0
+        key = (dst, src, iif, mark, tos, proto, sport, dport)
+        res = self._input.get(key)
+        if res is None:
+            res = route_input(self.net, Flow(dst=dst, src=src, iif=iif, mark=mark, tos=tos, proto=proto,
+                                             sport=sport, dport=dport))
+            if len(self._input) >= self.LIMIT:
+                self._input.clear()
+            self._input[key] = res
+        return res
+
+    def route_output(self, dst: int, src: int, mark: int, tos: int, uid: int, proto: int, sport: int,
+                     dport: int) -> RouteResult:
+        """``route_output(net, Flow(dst=dst, src=src, mark=mark, tos=tos, uid=uid, proto=proto,
+        sport=sport, dport=dport))``."""
+        key = (dst, src, mark, tos, uid, proto, sport, dport)
+        res = self._output.get(key)
+        if res is None:
+            res = route_output(self.net, Flow(dst=dst, src=src, mark=mark, tos=tos, uid=uid, proto=proto,
+                                              sport=sport, dport=dport))
+            if len(self._output) >= self.LIMIT:
+                self._output.clear()
+            self._output[key] = res
+        return res
 
 
 def _input_martian(net: NetState, link: Link, flow: Flow) -> str | None:

@@ -224,13 +224,17 @@ def iface_match(rule_if: str, dev: str | None, invert: bool) -> bool:
 
 def ip_packet_match(ip: IpHeaderMatch, skb: Skb, par: XtParams) -> bool:
     """ip_packet_match(): the ipt_ip part of a rule."""
-    if ip.src.mask and ip.src.contains(skb.src) == ip.inv_src:
+    src = ip.src
+    if src.mask:
+        if src.contains(skb.src) == ip.inv_src:
+            return False
+    elif ip.inv_src:
         return False
-    if not ip.src.mask and ip.inv_src:
-        return False
-    if ip.dst.mask and ip.dst.contains(skb.dst) == ip.inv_dst:
-        return False
-    if not ip.dst.mask and ip.inv_dst:
+    dst = ip.dst
+    if dst.mask:
+        if dst.contains(skb.dst) == ip.inv_dst:
+            return False
+    elif ip.inv_dst:
         return False
     if ip.iniface and not iface_match(ip.iniface, par.in_dev, ip.inv_in):
         return False
@@ -301,8 +305,7 @@ def do_table(img: TableImage, hook_chain: str, skb: Skb, par: XtParams, decide: 
         if isinstance(target, NoTarget):
             pc += 1
             continue
-        assert isinstance(target, Target)
-        verdict = target.target(skb, par)
+        verdict = target.target(skb, par)  # a Target: the other kinds are handled above
         if verdict is Verdict.CONTINUE:
             pc += 1
             continue

@@ -23,7 +23,10 @@ def packet_state(skb: Skb) -> str:
     if skb.ct is None:
         return "UNTRACKED" if skb.ctinfo == CtInfo.UNTRACKED else "INVALID"
     assert skb.ctinfo is not None
-    return {0: "ESTABLISHED", 1: "RELATED", 2: "NEW"}[int(skb.ctinfo) % 3]
+    return _CTINFO_STATE[int(skb.ctinfo) % 3]
+
+
+_CTINFO_STATE = ("ESTABLISHED", "RELATED", "NEW")
 
 
 def nat_states(skb: Skb) -> set[str]:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pktpath.engine.conntrack import STATUS_NAMES
+from pktpath.engine.conntrack import IPS_DST_NAT, IPS_SRC_NAT, STATUS_NAMES
 from pktpath.engine.skb import PROTO_NAMES, CtInfo, Skb, XtParams, proto_name
-from pktpath.ext.ctstate import STATE_NAMES, nat_states, packet_state, parse_states, render_states
+from pktpath.ext.ctstate import STATE_NAMES, packet_state, parse_states, render_states
 from pktpath.ext.ports import parse_range, render_range
 from pktpath.ext.registry import Opt, ParseCtx, register_match
 from pktpath.model.addr import Prefix
@@ -41,9 +41,14 @@ class ConntrackMatch(Match):
 
     def matches(self, skb: Skb, par: XtParams) -> MatchResult:
         ct = skb.ct
-        if self.states is not None:
-            bits = {packet_state(skb)} | nat_states(skb)
-            if bool(bits & self.states) == self.inv_state:
+        states = self.states
+        if states is not None:
+            # {packet_state(skb)} | nat_states(skb) meets states, without building the sets
+            hit = packet_state(skb) in states
+            if not hit and ct is not None:
+                hit = bool(ct.status & IPS_SRC_NAT and "SNAT" in states) or bool(
+                    ct.status & IPS_DST_NAT and "DNAT" in states)
+            if hit == self.inv_state:
                 return False
         if ct is None:
             return self.states is not None

@@ -58,8 +58,19 @@ class TcpMatch(Match):
     def matches(self, skb: Skb, par: XtParams) -> MatchResult:
         if par.fragoff or skb.proto != IPPROTO_TCP:
             return False
-        if not port_in(skb.sport, self.sport, self.inv_sport) or not port_in(skb.dport, self.dport, self.inv_dport):
-            return False
+        # port_in(skb.sport, self.sport, self.inv_sport) and the same for dport, inline
+        r = self.sport
+        if r is not None:
+            port = skb.sport
+            assert port is not None
+            if not (r[0] <= port <= r[1]) ^ self.inv_sport:
+                return False
+        r = self.dport
+        if r is not None:
+            port = skb.dport
+            assert port is not None
+            if not (r[0] <= port <= r[1]) ^ self.inv_dport:
+                return False
         if ((skb.tcp_flags & self.flg_mask) == self.flg_cmp) == self.inv_flags:
             return False
         if self.option is not None:

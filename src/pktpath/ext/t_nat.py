@@ -39,6 +39,10 @@ def _flags(r: NatRange) -> str:
     return out
 
 
+# What a DNAT/SNAT target reports ("DNAT to 10.0.0.1:80"), by id(): the target is kept alive with it.
+_WHAT: dict[int, tuple[Target, str]] = {}
+
+
 class _ToRange(Target):
     """DNAT and SNAT: bind the connection to an explicit range (xt_nat.c, xt_dnat_target_v2/xt_snat_target_v2)."""
 
@@ -49,7 +53,12 @@ class _ToRange(Target):
     range: NatRange
 
     def target(self, skb: Skb, par: XtParams) -> Verdict:
-        return par.host.nat_setup(skb, self.range, self.manip, f"{self.name} to {self.range.render()}")
+        hit = _WHAT.get(id(self))
+        if hit is None or hit[0] is not self:
+            if len(_WHAT) >= 4096:
+                _WHAT.clear()
+            hit = _WHAT[id(self)] = (self, f"{self.name} to {self.range.render()}")
+        return par.host.nat_setup(skb, self.range, self.manip, hit[1])
 
     def render(self) -> str:
         return f"-j {self.name} {self.option} {self.range.render()}{_flags(self.range)}"

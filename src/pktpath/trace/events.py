@@ -5,8 +5,12 @@ machine-readable details.  The engine never prints."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pktpath.trace.records import EventRecord, TraceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +75,67 @@ class Result:
         return out
 
 
-@dataclass(frozen=True, slots=True)
 class PathOutcome:
-    """One possible fate of the packet: the choices that led to it and what happened."""
+    """One possible fate of the packet: the choices that led to it and what happened.
 
-    probability: float | None
-    choices: tuple[Choice, ...]
-    trace: tuple[TraceEntry, ...]
-    events: tuple[Event, ...]
-    result: Result
+    A walk hands over its records (``from_records``); ``trace`` and ``events`` are built
+    from them the first time they are read (see ``pktpath.trace.records``)."""
+
+    __slots__ = ("probability", "choices", "result", "_trace", "_events", "trace_records", "event_records")
+
+    def __init__(self, probability: float | None, choices: tuple[Choice, ...], trace: tuple[TraceEntry, ...],
+                 events: tuple[Event, ...], result: Result) -> None:
+        self.probability = probability
+        self.choices = choices
+        self.result = result
+        self._trace: tuple[TraceEntry, ...] | None = trace
+        self._events: tuple[Event, ...] | None = events
+        self.trace_records: Sequence[TraceRecord] | None = None
+        self.event_records: Sequence[EventRecord] | None = None
+
+    @classmethod
+    def from_records(cls, probability: float | None, choices: tuple[Choice, ...],
+                     trace_records: Sequence[TraceRecord], event_records: Sequence[EventRecord],
+                     result: Result) -> PathOutcome:
+        self = cls.__new__(cls)
+        self.probability = probability
+        self.choices = choices
+        self.result = result
+        self._trace = self._events = None
+        self.trace_records = trace_records
+        self.event_records = event_records
+        return self
+
+    @property
+    def trace(self) -> tuple[TraceEntry, ...]:
+        trace = self._trace
+        if trace is None:
+            assert self.trace_records is not None
+            trace = self._trace = tuple([info.entry(st) for info, st, _ctinfo in self.trace_records])
+        return trace
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        events = self._events
+        if events is None:
+            from pktpath.trace.records import make_event
+
+            assert self.event_records is not None
+            events = self._events = tuple([make_event(rec) for rec in self.event_records])
+        return events
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.probability, self.choices, self.trace, self.events, self.result)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, PathOutcome)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"PathOutcome(probability={self.probability!r}, choices={self.choices!r}, trace={self.trace!r}, "
+                f"events={self.events!r}, result={self.result!r})")
