@@ -90,7 +90,7 @@ def _trace_one(item: tuple[int, str]) -> str:
     source: str = _STATE["source"]
     try:
         pkt = build_packet(snap.net, **parse_line(line))
-        return trace_json_text(pkt, engine.explore(pkt))
+        return trace_json_text(pkt, engine.explore(pkt), snap.notes)
     except PktpathError as e:
         return json.dumps({"error": f"{source}:{lineno}: {e}", "line": lineno})
 
