@@ -98,18 +98,25 @@ def _trace_one(item: tuple[int, str]) -> str:
 def run_batch(snap: HostSnapshot, engine: Engine, lines: Iterable[str], source: str,
               jobs: int | None = None) -> Iterator[str]:
     """Trace every non-empty line; results in input order."""
+    for line in run_batch_bytes(snap, engine, lines, source, jobs):
+        yield line.decode()
+
+
+def run_batch_bytes(snap: HostSnapshot, engine: Engine, lines: Iterable[str], source: str,
+                    jobs: int | None = None) -> Iterator[bytes]:
+    """run_batch() as UTF-8 lines: what the CLI writes, without decoding tens of kilobytes
+    per packet only to encode them again."""
     _STATE.update(snap=snap, engine=engine, source=source)
     items = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
     workers = jobs or min(os.cpu_count() or 1, 8)
     if workers <= 1 or len(items) < 64 or "fork" not in multiprocessing.get_all_start_methods():
         for item in items:
-            yield _trace_one(item)
+            yield _trace_one(item).encode()
         return
     # The first packet is traced here, before the workers are forked: what it compiles and
     # caches (chains reached, rules built, the engine's caches) every worker then inherits
     # instead of building its own copy.
-    first = _trace_one(items[0])
-    yield first
+    yield _trace_one(items[0]).encode()
     yield from _run_forked(items[1:], workers)
 
 
@@ -183,7 +190,7 @@ def _work(index: int, workers: int, items: list[tuple[int, str]], credit_fd: int
             _write_all(result_fd, _HEAD.pack(_IN_PIPE, len(sizes)) + head + b"".join(data))
 
 
-def _run_forked(items: list[tuple[int, str]], workers: int) -> Iterator[str]:
+def _run_forked(items: list[tuple[int, str]], workers: int) -> Iterator[bytes]:
     ctx = multiprocessing.get_context("fork")  # workers share the loaded engine copy-on-write
     chunks = (len(items) + CHUNK - 1) // CHUNK
     workers = min(workers, chunks)
@@ -229,18 +236,18 @@ def _run_forked(items: list[tuple[int, str]], workers: int) -> Iterator[str]:
                     raise pickle.loads(_read_exact(fd, count))
                 sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count))
                 if where == _IN_SLOT:
-                    with memoryview(regions[w]) as view:
-                        offset = (chunk // workers % CREDITS) * SLOT
-                        out = []
-                        for size in sizes:
-                            out.append(str(view[offset:offset + size], "utf-8"))
-                            offset += size
+                    region = regions[w]
+                    offset = (chunk // workers % CREDITS) * SLOT
+                    out = []
+                    for size in sizes:
+                        out.append(region[offset:offset + size])
+                        offset += size
                 else:
                     blob = _read_exact(fd, sum(sizes))
                     out = []
                     offset = 0
                     for size in sizes:
-                        out.append(blob[offset:offset + size].decode())
+                        out.append(blob[offset:offset + size])
                         offset += size
             except EOFError:
                 raise RuntimeError(f"batch worker {w} exited before its results were read") from None

@@ -74,7 +74,7 @@ def trace(snapshot: str, iif: str | None, local: bool, src: str | None, dst: str
 
 
 def _trace_batch(snap: HostSnapshot, batch: str, jobs: int | None) -> None:
-    from pktpath.cli.batch import run_batch
+    from pktpath.cli.batch import run_batch_bytes
     from pktpath.engine.path import Engine
     from pktpath.engine.simulate import build_host
 
@@ -83,10 +83,14 @@ def _trace_batch(snap: HostSnapshot, batch: str, jobs: int | None) -> None:
     except OSError as e:
         raise PktpathError(f"{batch}: cannot read ({e.strerror})") from None
     failed = False
+    # Bytes straight out: click.echo() would decode-check and scan every 60 KB line for ANSI codes.
+    out = click.get_binary_stream("stdout")
     with stream:
-        for line in run_batch(snap, Engine(build_host(snap)), stream, "<stdin>" if batch == "-" else batch, jobs):
-            failed = failed or line.startswith('{"error"')
-            click.echo(line)
+        for line in run_batch_bytes(snap, Engine(build_host(snap)), stream, "<stdin>" if batch == "-" else batch,
+                                    jobs):
+            failed = failed or line.startswith(b'{"error"')
+            out.write(line + b"\n")
+    out.flush()
     if failed:
         sys.exit(2)
 
