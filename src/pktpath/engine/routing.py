@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from pktpath.engine.skb import proto_name
 from pktpath.model.addr import ALL_ONES, int_to_ip, plen_to_mask
@@ -878,6 +879,9 @@ def route_input(net: NetState, flow: Flow) -> RouteResult:
     return _input_routed(net, link, flow, ans)
 
 
+K = TypeVar("K")
+
+
 class RouteMemo:
     """``route_input()`` / ``route_output()`` answers for one namespace, by the flow they
     depend on.  Both are pure functions of the namespace (fixed for the life of the engine
@@ -905,13 +909,10 @@ class RouteMemo:
             sport = dport = 0
         key = (dst, src, iif, mark, tos, proto, sport, dport)
         res = self._input.get(key)
-        if res is None:
-            res = route_input(self.net, Flow(dst=dst, src=src, iif=iif, mark=mark, tos=tos, proto=proto,
-                                             sport=sport, dport=dport))
-            if len(self._input) >= self.LIMIT:
-                self._input.clear()
-            self._input[key] = res
-        return res
+        if res is not None:
+            return res
+        return self._keep(self._input, key, route_input(self.net, Flow(
+            dst=dst, src=src, iif=iif, mark=mark, tos=tos, proto=proto, sport=sport, dport=dport)))
 
     def route_output(self, dst: int, src: int, mark: int, tos: int, uid: int, proto: int, sport: int,
                      dport: int) -> RouteResult:
@@ -919,12 +920,15 @@ class RouteMemo:
         sport=sport, dport=dport))``."""
         key = (dst, src, mark, tos, uid, proto, sport, dport)
         res = self._output.get(key)
-        if res is None:
-            res = route_output(self.net, Flow(dst=dst, src=src, mark=mark, tos=tos, uid=uid, proto=proto,
-                                              sport=sport, dport=dport))
-            if len(self._output) >= self.LIMIT:
-                self._output.clear()
-            self._output[key] = res
+        if res is not None:
+            return res
+        return self._keep(self._output, key, route_output(self.net, Flow(
+            dst=dst, src=src, mark=mark, tos=tos, uid=uid, proto=proto, sport=sport, dport=dport)))
+
+    def _keep(self, memo: dict[K, RouteResult], key: K, res: RouteResult) -> RouteResult:
+        if len(memo) >= self.LIMIT:
+            memo.clear()  # (a batch of random packets must not grow it without bound)
+        memo[key] = res
         return res
 
 
