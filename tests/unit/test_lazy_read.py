@@ -13,7 +13,7 @@ from pktpath.engine.xt_eval import compile_table
 from pktpath.errors import ParseError
 from pktpath.io.facts_cache import FactsCache
 from pktpath.model.xtables import ChainFacts, LazyRules, Rule, Ruleset, TableFacts
-from pktpath.parse import chain_validation
+from pktpath.parse import chain_validation, iptables_save
 from pktpath.parse.iptables_save import _Parser, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +170,7 @@ def _validated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_cached_facts_skip_validation_of_unchanged_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iptables_save, "CACHE_FROM", 0)
     store = _Store()
     text = HEAD + "-A INPUT -j A\n-A A -j DROP\n-A B -j ACCEPT\nCOMMIT\n"
     first = parse(text, "t", facts_cache=store)
@@ -184,7 +185,14 @@ def test_cached_facts_skip_validation_of_unchanged_chains(monkeypatch: pytest.Mo
     assert isinstance(broken, ParseError) and "jump loop" in broken.msg
 
 
+def test_small_dumps_are_not_cached() -> None:
+    store = _Store()
+    parse(HEAD + "-A INPUT -j A\nCOMMIT\n", "t", facts_cache=store)
+    assert store.tables == {} and store.chains == {}
+
+
 def test_disk_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iptables_save, "CACHE_FROM", 0)
     monkeypatch.setenv("PKTPATH_CACHE_DIR", str(tmp_path))
     text = HEAD + "-A INPUT -j A\n" + "".join(f"-A A -d 10.0.0.{i} -p udp -m udp --dport 53 -j B\n"
                                                  for i in range(12)) + "-A B -m set --match-set s dst\nCOMMIT\n"
@@ -228,3 +236,17 @@ def test_lazy_rules_sequence() -> None:
     with pytest.raises(IndexError):
         seq[3]  # noqa: B018
     assert list(seq) == [seq[0], seq[1], seq[2]] and built == [8, 7]
+
+
+def test_cache_keeps_the_most_recently_used_dumps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pktpath.io import facts_cache
+
+    monkeypatch.setattr(iptables_save, "CACHE_FROM", 0)
+    monkeypatch.setattr(facts_cache, "KEEP", 3)
+    monkeypatch.setenv("PKTPATH_CACHE_DIR", str(tmp_path))
+    for i in range(5):
+        cache = FactsCache.for_source(f"/snap-{i}/iptables-save.txt")
+        parse(HEAD + f"-A A -j DROP\n-A B -p tcp --dport {i + 1} -j ACCEPT\nCOMMIT\n", "t", facts_cache=cache)
+        cache.save()
+    assert len(list(tmp_path.glob("facts-*.tables"))) == 3
+    assert len(list(tmp_path.glob("facts-*.chains"))) == 3

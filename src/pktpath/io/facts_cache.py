@@ -9,6 +9,7 @@ A cache that cannot be read or written is ignored: it only ever saves time."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -19,6 +20,7 @@ from typing import Any
 from pktpath.model.xtables import ChainFacts, TableFacts
 
 FORMAT = 1
+KEEP = 32  # dumps whose facts are kept (a 30k-service dump's are ~9 MB)
 _stamp: str | None = None
 
 
@@ -60,6 +62,9 @@ class FactsCache:
         if base is not None:
             for key, value in _read(base.with_suffix(".tables")).items():
                 self.tables[key] = TableFacts(value[0], value[1], dict(value[2]))
+            if self.tables:
+                with contextlib.suppress(OSError):
+                    os.utime(base.with_suffix(".tables"))  # used: the last to be pruned
 
     @classmethod
     def for_source(cls, source: str) -> FactsCache:
@@ -105,6 +110,18 @@ class FactsCache:
         if self.used_chains:
             _write(self.base.with_suffix(".chains"),
                    {k: _as_tuple(v) for k, v in self.chains.items() if k in self.used_chains})
+        _prune(self.base.parent)
+
+
+def _prune(where: Path) -> None:
+    """Keep the facts of the KEEP most recently used dumps."""
+    try:
+        tables = sorted(where.glob("facts-*.tables"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in tables[KEEP:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".chains").unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _read(path: Path) -> dict[bytes, Any]:
