@@ -6,7 +6,8 @@ A ``Table`` is compiled into a ``TableImage``: one flat list of rows per table, 
 ``translate_table()`` lays out the blob; a user chain is laid out when a walk first jumps to
 it, and a row fetches its rule when a walk first reaches it (a kube-proxy table holds 100k
 chains no single packet enters).  Each chain's rules are rows, followed by an implicit
-tail row: the built-in chain's policy (its ``underflow``) or a user chain's RETURN.  Row labels are computed as ``get_chainname_rulenum()`` does, so the TRACE ids
+tail row: the built-in chain's policy (its ``underflow``) or a user chain's RETURN.  Row
+labels are computed as ``get_chainname_rulenum()`` does, so the TRACE ids
 ``rule:N`` / ``return:N`` / ``policy:N`` fall out by construction, including the quirk
 that an unconditional ACCEPT/DROP/RETURN rule is labelled like a chain tail.
 
