@@ -351,7 +351,7 @@ class _Parser:
             if tname in known_tables:
                 continue
             facts_of = {c.name: known[tname, c.name] for c in draft.chains.values()}
-            if not facts_pass_table_checks(tname, {n: c.policy is not None for n, c in draft.chains.items()},
+            if not facts_pass_table_checks({n: c.policy is not None for n, c in draft.chains.items()},
                                            facts_of):
                 raise _ReadEagerly
             known_tables[tname] = table_facts(facts_of)

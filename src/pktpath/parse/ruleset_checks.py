@@ -190,7 +190,7 @@ def _has_run(keys: Sequence[ExactKey | None]) -> bool:
     return False
 
 
-def facts_pass_table_checks(table: str, builtin: Mapping[str, bool], facts: Mapping[str, ChainFacts]) -> bool:
+def facts_pass_table_checks(builtin: Mapping[str, bool], facts: Mapping[str, ChainFacts]) -> bool:
     """Would check_table() and the jump-target checks pass?  (When not, the caller reads the
     rules again to report the exact rule.)"""
     for f in facts.values():
