@@ -250,3 +250,15 @@ def test_cache_keeps_the_most_recently_used_dumps(tmp_path: Path, monkeypatch: p
         cache.save()
     assert len(list(tmp_path.glob("facts-*.tables"))) == 3
     assert len(list(tmp_path.glob("facts-*.chains"))) == 3
+
+
+def test_a_lazily_read_snapshot_pickles() -> None:
+    import pickle
+
+    from pktpath.io.snapshot import load_snapshot
+
+    snap = load_snapshot(ROOT / "examples" / "k8s-calico-node")
+    assert any(isinstance(c.rules, LazyRules) for t in snap.ruleset.tables.values() for c in t.chains.values())
+    again = pickle.loads(pickle.dumps(snap))
+    assert again.ruleset == snap.ruleset
+    assert rule_details(again.ruleset) == rule_details(snap.ruleset)

@@ -249,6 +249,9 @@ class LazyRules(Sequence[Rule]):
     def __hash__(self) -> int:
         return hash(tuple(self))
 
+    def __reduce__(self) -> tuple[type[tuple[Rule, ...]], tuple[tuple[Rule, ...]]]:
+        return tuple, (tuple(self),)  # pickled (and unpickled) as the plain tuple of its rules
+
     def __repr__(self) -> str:
         done = sum(b is not None for b in self._built) if self._built is not None else 0
         return f"LazyRules({self._len} rules, {done} lines built)"
