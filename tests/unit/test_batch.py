@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from pktpath.cli import batch
 from pktpath.cli.main import cli
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "home-router")
@@ -38,3 +40,38 @@ def test_batch_bad_line_names_it_and_exits_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     errors = [json.loads(x) for x in res.output.splitlines() if x.startswith('{"error"')]
     assert errors[0]["line"] == 2 and "not valid JSON" in errors[0]["error"]
+
+
+def _example_batch(n: int) -> tuple[object, object, list[str]]:
+    from pktpath.engine.path import Engine
+    from pktpath.engine.simulate import build_host
+    from pktpath.io.snapshot import load_snapshot
+
+    snap = load_snapshot(EXAMPLE)
+    lines = [json.dumps({"iif": "eth0", "src": "198.51.100.7", "dst": "203.0.113.2", "proto": "tcp",
+                         "sport": 1000 + i, "dport": 8080 if i % 3 else 22}) for i in range(n)]
+    return snap, Engine(build_host(snap)), lines
+
+
+def test_forked_workers_keep_order_through_slots_and_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many chunks over three workers, with results in shared memory and, when a chunk does
+    not fit its slot, through the pipe: the same lines in the same order as one process."""
+    snap, engine, lines = _example_batch(300)
+    alone = list(batch.run_batch(snap, engine, lines, "b", jobs=1))  # type: ignore[arg-type]
+    assert list(batch.run_batch(snap, engine, lines, "b", jobs=3)) == alone  # type: ignore[arg-type]
+    monkeypatch.setattr(batch, "SLOT", 4096)  # smaller than one result line: every chunk via the pipe
+    assert list(batch.run_batch(snap, engine, lines, "b", jobs=2)) == alone  # type: ignore[arg-type]
+
+
+def test_a_failing_worker_is_reported_in_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    snap, engine, lines = _example_batch(200)
+    real = batch._trace_one
+
+    def failing(item: tuple[int, str]) -> str:
+        if item[0] == 150:
+            raise RuntimeError("boom at 150")
+        return real(item)
+
+    monkeypatch.setattr(batch, "_trace_one", failing)
+    with pytest.raises(RuntimeError, match="boom at 150"):
+        list(batch.run_batch(snap, engine, lines, "b", jobs=2))  # type: ignore[arg-type]
